@@ -1,0 +1,157 @@
+/**
+ * Accepting, finding and waiting for pulls. Two requests for the same normalized reference and
+ * platform while one is in flight share one pull (a partial unique index in Postgres decides).
+ */
+import { BadRequestError, NotFoundError } from '../errors.js';
+import { parseCriAuth } from '../registry/credentials.js';
+import { formatPlatform, normalizePlatform, parsePlatform } from '../registry/platform.js';
+import { formatReference, parseReference } from '../registry/reference.js';
+import type { SecretBox } from './job-secrets.js';
+import type { EnqueuePull } from './pull-queue.js';
+import type { PullRow, PullsRepository, PullState } from './pulls-repository.js';
+
+/** A pull as the API shows it. */
+export interface PullView {
+  id: string;
+  image: string;
+  reference: string;
+  platform: string;
+  state: PullState;
+  progress: { bytesDone: number; bytesTotal: number; layersDone: number; layersTotal: number };
+  imageId?: string;
+  source?: string;
+  error?: { code: string; message: string; attempts?: { source: string; error: { code: string; message: string } }[] };
+  createdAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+}
+
+/** A pull request's body, before validation of its parts. */
+export interface PullRequest {
+  image: string;
+  platform?: string;
+  auth?: unknown;
+}
+
+export interface PullsServiceDeps {
+  repository: Pick<PullsRepository, 'insertUnlessInFlight' | 'findInFlight' | 'findById' | 'list' | 'delete'>;
+  enqueue: EnqueuePull;
+  secrets: SecretBox;
+  defaultPlatform: string;
+  /** Normalizes what the user asked for into the reference a pull is keyed by. */
+  normalizeReference?: (image: string) => string;
+  pollIntervalMs?: number;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The API view of a pull row. */
+export function toPullView(row: PullRow): PullView {
+  const view: PullView = {
+    id: row.id,
+    image: row.image,
+    reference: row.reference,
+    platform: row.platform,
+    state: row.state,
+    progress: { bytesDone: row.bytesDone, bytesTotal: row.bytesTotal, layersDone: row.layersDone, layersTotal: row.layersTotal },
+    createdAt: row.createdAt.toISOString(),
+  };
+  if (row.imageId) view.imageId = row.imageId;
+  if (row.source) view.source = row.source;
+  if (row.error) view.error = row.error;
+  if (row.startedAt) view.startedAt = row.startedAt.toISOString();
+  if (row.finishedAt) view.finishedAt = row.finishedAt.toISOString();
+  return view;
+}
+
+const ended = (state: PullState): boolean => state === 'succeeded' || state === 'failed';
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function encodeCursor(row: PullRow): string {
+  return Buffer.from(JSON.stringify({ c: row.createdAt.toISOString(), i: row.id })).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { createdAt: string; id: string } {
+  try {
+    const { c, i } = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { c: unknown; i: unknown };
+    if (typeof c === 'string' && typeof i === 'string' && UUID.test(i) && !Number.isNaN(Date.parse(c))) return { createdAt: c, id: i };
+  } catch {
+    // fall through to the error below
+  }
+  throw new BadRequestError('INVALID_CURSOR', 'cursor is not one this API handed out; start again without it');
+}
+
+/** Builds the pulls service. */
+export function createPullsService(deps: PullsServiceDeps) {
+  const normalize = deps.normalizeReference ?? ((image: string) => formatReference(parseReference(image)));
+  const pollMs = deps.pollIntervalMs ?? 200;
+
+  async function find(id: string): Promise<PullRow> {
+    const row = UUID.test(id) ? await deps.repository.findById(id) : null;
+    if (!row) throw new NotFoundError('PULL_NOT_FOUND', `no pull with id ${id}`);
+    return row;
+  }
+
+  async function waitFor(row: PullRow, seconds: number): Promise<PullRow> {
+    const deadline = Date.now() + seconds * 1000;
+    let current = row;
+    while (!ended(current.state) && Date.now() < deadline) {
+      await sleep(Math.min(pollMs, deadline - Date.now()));
+      current = (await deps.repository.findById(current.id)) ?? current;
+    }
+    return current;
+  }
+
+  return {
+    /** Starts a pull, or joins the one in flight for the same reference and platform. */
+    async create(request: PullRequest): Promise<{ pull: PullRow; joined: boolean }> {
+      const reference = normalize(request.image);
+      const platform = formatPlatform(normalizePlatform(parsePlatform(request.platform ?? deps.defaultPlatform)));
+      const credentials = request.auth === undefined ? undefined : parseCriAuth(request.auth);
+      const dedupeKey = `${reference}|${platform}`;
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const created = await deps.repository.insertUnlessInFlight({ image: request.image, reference, platform, dedupeKey });
+        if (created) {
+          try {
+            await deps.enqueue({
+              pullId: created.id,
+              ...(credentials ? { sealedCredentials: deps.secrets.seal(credentials) } : {}),
+            });
+          } catch (err) {
+            // Nothing half-written: a pull that no worker will ever see must not stay "queued".
+            await deps.repository.delete(created.id).catch(() => undefined);
+            throw err;
+          }
+          return { pull: created, joined: false };
+        }
+        const inFlight = await deps.repository.findInFlight(dedupeKey);
+        if (inFlight) return { pull: inFlight, joined: true };
+        // The pull in flight ended between our insert and our look-up; try again.
+      }
+      throw new Error('could not start or join a pull after 5 tries');
+    },
+
+    /** A pull by ID; 404 when unknown. */
+    get: find,
+
+    /** Holds until the pull ends or `seconds` pass, then answers its current state. */
+    async wait(row: PullRow, seconds: number): Promise<PullRow> {
+      return seconds > 0 ? waitFor(row, seconds) : row;
+    },
+
+    /** Pulls, newest first. */
+    async list(opts: { limit: number; state?: PullState; cursor?: string }): Promise<{ pulls: PullRow[]; nextCursor?: string }> {
+      const rows = await deps.repository.list({
+        limit: opts.limit + 1,
+        ...(opts.state ? { state: opts.state } : {}),
+        ...(opts.cursor ? { before: decodeCursor(opts.cursor) } : {}),
+      });
+      const page = rows.slice(0, opts.limit);
+      const last = page.at(-1);
+      return rows.length > opts.limit && last ? { pulls: page, nextCursor: encodeCursor(last) } : { pulls: page };
+    },
+  };
+}
+
+/** The pulls service's interface. */
+export type PullsService = ReturnType<typeof createPullsService>;
