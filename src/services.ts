@@ -1,0 +1,101 @@
+/**
+ * The composition root: builds berth's services from the configuration and the infrastructure
+ * (a Postgres pool, Redis connections). Processes (main, server, worker) call these and stay thin.
+ */
+import path from 'node:path';
+import { Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { buildApp } from './app.js';
+import type { Config } from './config.js';
+import { createPool } from './db/pool.js';
+import { migrate } from './db/migrate.js';
+import { createImagesRepository } from './images/images-repository.js';
+import { createImagesService } from './images/images-service.js';
+import { RegistryClient } from './registry/client.js';
+import { ContentStore } from './store/content-store.js';
+import { createSecretBox } from './pulls/job-secrets.js';
+import { createPullProcessor } from './pulls/pull-processor.js';
+import { directPlan } from './pulls/pull-plan.js';
+import { createPullQueue, pullEnqueuer, PULL_QUEUE_NAME, type PullJobData } from './pulls/pull-queue.js';
+import { createPullsRepository } from './pulls/pulls-repository.js';
+import { createPullsService } from './pulls/pulls-service.js';
+import { loadSecret } from './runtime/secret-key.js';
+
+/** Connects to Postgres (search_path = the configured schema) and applies pending migrations. */
+export async function openDatabase(config: Config, url: string): Promise<pg.Pool> {
+  const pool = await createPool({ connectionString: url, schema: config.databaseSchema });
+  await migrate(pool);
+  return pool;
+}
+
+/**
+ * A Redis connection for BullMQ. Workers block on Redis and must retry forever (BullMQ requires
+ * maxRetriesPerRequest: null); the API's connection fails fast so that a request gets a 503.
+ */
+export function openRedis(url: string, role: 'api' | 'worker'): Redis {
+  return role === 'worker'
+    ? new Redis(url, { maxRetriesPerRequest: null })
+    : new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 });
+}
+
+/** The pieces both the API and the worker use. */
+export async function createCore(config: Config, pool: pg.Pool) {
+  const store = new ContentStore(path.join(config.dataDir, 'content'));
+  await store.init();
+  const images = createImagesService({ repository: createImagesRepository(pool), store, pool });
+  const pullsRepository = createPullsRepository(pool);
+  const secrets = createSecretBox(await loadSecret(config.secret, config.dataDir));
+  return { store, images, pullsRepository, secrets };
+}
+
+type Core = Awaited<ReturnType<typeof createCore>>;
+
+/** The HTTP API over the core, with its queue; `close()` on the app closes the queue too. */
+export async function createApi(config: Config, core: Core, pool: pg.Pool, redis: Redis, logger: Logger) {
+  const queue = createPullQueue(redis, config.queuePrefix);
+  const pulls = createPullsService({
+    repository: core.pullsRepository,
+    enqueue: pullEnqueuer(queue, { attempts: config.pullAttempts }),
+    secrets: core.secrets,
+    defaultPlatform: config.defaultPlatform,
+  });
+  const app = await buildApp({
+    images: core.images,
+    pulls,
+    maxWaitSeconds: config.maxWaitSeconds,
+    logger,
+    checks: [
+      { name: 'postgres', check: async () => void (await pool.query('SELECT 1')) },
+      { name: 'redis', check: async () => void (await redis.ping()) },
+    ],
+  });
+  app.addHook('onClose', async () => {
+    await queue.close();
+  });
+  return app;
+}
+
+/** A BullMQ worker running pull jobs. */
+export function createWorker(config: Config, core: Core, redis: Redis, logger: Logger): Worker<PullJobData> {
+  const registry = new RegistryClient({ userAgent: 'berth/0.1' });
+  const processor = createPullProcessor({
+    pulls: core.pullsRepository,
+    images: core.images,
+    store: core.store,
+    registry,
+    planPull: directPlan,
+    secrets: core.secrets,
+    layerConcurrency: config.layerConcurrency,
+    log: logger,
+  });
+  const worker = new Worker<PullJobData>(PULL_QUEUE_NAME, processor, {
+    connection: redis,
+    prefix: config.queuePrefix,
+    concurrency: config.pullConcurrency,
+  });
+  worker.on('error', (err) => logger.error({ err }, 'pull worker error'));
+  worker.on('closed', () => registry.close());
+  return worker;
+}
