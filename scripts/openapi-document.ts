@@ -1,0 +1,26 @@
+/**
+ * Renders berth's OpenAPI document from the routes themselves. The services are never called while
+ * rendering, so inert ones stand in for them.
+ */
+import { buildApp, type AppDeps } from '../src/app.js';
+import { registryRoutesForDocs } from './openapi-extra.js';
+
+const unused = (): never => {
+  throw new Error('not available while rendering the OpenAPI document');
+};
+
+/** The OpenAPI document as YAML, exactly as committed in openapi.yaml. */
+export async function renderOpenApiYaml(): Promise<string> {
+  const deps: AppDeps = {
+    images: { get: unused, list: unused, remove: unused },
+    pulls: { create: unused, get: unused, wait: unused, list: unused },
+    checks: [],
+    maxWaitSeconds: 300,
+    plugins: registryRoutesForDocs(),
+  };
+  const app = await buildApp(deps);
+  await app.ready();
+  const yaml = app.swagger({ yaml: true });
+  await app.close();
+  return yaml;
+}
