@@ -57,30 +57,43 @@ export async function createPool(options: PoolOptions): Promise<pg.Pool> {
 }
 
 /**
- * Runs `fn` in a transaction on one client: COMMIT when it resolves, ROLLBACK when it throws.
- * A client whose ROLLBACK failed is destroyed rather than returned to the pool.
+ * Runs `fn` in a transaction: COMMIT when it resolves, ROLLBACK when it throws. Given the pool, it
+ * checks a client out for the transaction (destroyed rather than returned when ROLLBACK failed); given
+ * a client (one holding a session-level lock, say), it runs on that client and leaves releasing to the caller.
  */
-export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
+export async function withTransaction<T>(
+  db: pg.Pool | pg.PoolClient,
+  fn: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  if ('release' in db) return inTransaction(db, fn);
+  const client = await db.connect();
   let broken: Error | undefined;
   try {
-    try {
-      await client.query('BEGIN');
-    } catch (err) {
-      broken = err as Error;
-      throw err;
-    }
-    try {
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch((rollbackErr: Error) => {
-        broken = rollbackErr;
-      });
-      throw err;
-    }
+    return await inTransaction(client, fn, (err) => {
+      broken = err;
+    });
   } finally {
     client.release(broken);
+  }
+}
+
+async function inTransaction<T>(
+  client: pg.PoolClient,
+  fn: (client: pg.PoolClient) => Promise<T>,
+  onBroken: (err: Error) => void = () => {},
+): Promise<T> {
+  try {
+    await client.query('BEGIN');
+  } catch (err) {
+    onBroken(err as Error);
+    throw err;
+  }
+  try {
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch((rollbackErr: Error) => onBroken(rollbackErr));
+    throw err;
   }
 }

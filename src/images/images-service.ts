@@ -1,0 +1,356 @@
+/**
+ * The rules of images, with Docker's semantics: how a reference finds an image, what deleting a name
+ * or an image removes, how a pulled image is recorded. Blobs no image references any more are removed
+ * from the store; deletes and pull commits serialize on one advisory lock so neither sees the other
+ * half-done.
+ */
+import type pg from 'pg';
+import { withTransaction, type Queryable } from '../db/pool.js';
+import { BadRequestError, ConflictError, NotFoundError } from '../errors.js';
+import { formatName, parseReference } from '../registry/reference.js';
+import type { ContentStore } from '../store/content-store.js';
+import { BlobVanishedError } from '../store/errors.js';
+import {
+  createImagesRepository,
+  type ConfigSummary,
+  type ImageRow,
+  type ImagesRepository,
+  type LayerRow,
+  type ListFilter,
+  type ListPosition,
+  type RepoDigestRow,
+} from './images-repository.js';
+
+export type { ConfigSummary, LayerRow, RepoDigestRow } from './images-repository.js';
+
+/** An image as the API shows it. Dates are ISO 8601 strings. */
+export interface ImageRecord {
+  id: string;
+  /** Fully qualified repo:tag names. */
+  names: string[];
+  /** repository@sha256:… references. */
+  digests: string[];
+  /** Config plus compressed layers, as stored. */
+  size: number;
+  os: string;
+  architecture: string;
+  variant?: string;
+  created?: string;
+  layers: LayerRow[];
+  config: ConfigSummary;
+  manifestDigest: string;
+  manifestMediaType: string;
+  pulledAt: string;
+}
+
+/** What a reference resolved to: the image, and whether it was named by ID, by name or by digest. */
+export interface ResolvedImage {
+  id: string;
+  by: 'id' | 'name' | 'digest';
+  /** The full repo:tag, when `by` is 'name'. */
+  name?: string;
+}
+
+/** A pulled image to record; every blob it lists must already be in the store. */
+export interface PulledImage {
+  image: {
+    id: string;
+    size: number;
+    os: string;
+    architecture: string;
+    variant?: string;
+    /** The config's `created`, ISO 8601. */
+    created?: string;
+    /** The image config JSON (or its summary): kept as configSummary() makes it. */
+    config: unknown;
+    configMediaType: string;
+    manifestDigest: string;
+    manifestMediaType: string;
+  };
+  layers: LayerRow[];
+  /** Full repo:tag to point at this image. */
+  name?: string;
+  repoDigests: RepoDigestRow[];
+}
+
+/** Options of list(). */
+export interface ListImagesOptions {
+  /** 1..1000, default 100. */
+  limit?: number;
+  /** nextCursor of the previous page. */
+  cursor?: string;
+  /** A name (repo:tag), a repository (no tag: any tag of it) or name@digest, normalized like a pull. */
+  name?: string;
+}
+
+/** What the images service needs. */
+export interface ImagesServiceDeps {
+  /** Reads outside transactions. */
+  repository: ImagesRepository;
+  /** Writes: each in its own transaction under the store GC lock. */
+  pool: pg.Pool;
+  store: Pick<ContentStore, 'has' | 'delete'>;
+}
+
+/**
+ * The advisory-lock key of the content store's garbage collection, per schema (one schema is one
+ * berth, with one store). Image deletes hold it while they decide which blobs to remove and remove
+ * them; pull commits hold it while they check their blobs are present and record the image.
+ */
+export const STORE_GC_LOCK_KEY_SQL = `hashtextextended('berth:store-gc:' || current_schema(), 0)`;
+
+/** Takes the store GC lock until the end of the current transaction. */
+export async function lockStoreGc(client: Queryable): Promise<void> {
+  await client.query(`SELECT pg_advisory_xact_lock(${STORE_GC_LOCK_KEY_SQL})`);
+}
+
+const ID_OR_PREFIX = /^(sha256:)?([a-f0-9]{12,64})$/;
+const IMAGE_ID = /^sha256:[a-f0-9]{64}$/;
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((s): s is string => typeof s === 'string') : []);
+const text = (v: unknown): string => (typeof v === 'string' ? v : '');
+const keys = (v: unknown): string[] => (isObject(v) ? Object.keys(v).sort() : Array.isArray(v) ? strings(v) : []);
+const labels = (v: unknown): Record<string, string> =>
+  isObject(v) ? Object.fromEntries(Object.entries(v).filter((e): e is [string, string] => typeof e[1] === 'string')) : {};
+
+/**
+ * Maps an OCI image config (image-spec config.md: its `config` section's Env, Cmd, Entrypoint,
+ * WorkingDir, User, Labels, ExposedPorts and Volumes) to the summary berth keeps. An object that is
+ * already a summary is normalized as it is.
+ */
+export function configSummary(config: unknown): ConfigSummary {
+  if (isObject(config) && !('config' in config) && Array.isArray(config.env)) {
+    const c = config;
+    return {
+      env: strings(c.env),
+      cmd: strings(c.cmd),
+      entrypoint: strings(c.entrypoint),
+      workingDir: text(c.workingDir),
+      user: text(c.user),
+      labels: labels(c.labels),
+      exposedPorts: keys(c.exposedPorts),
+      volumes: keys(c.volumes),
+    };
+  }
+  const c = isObject(config) && isObject(config.config) ? config.config : {};
+  return {
+    env: strings(c.Env),
+    cmd: strings(c.Cmd),
+    entrypoint: strings(c.Entrypoint),
+    workingDir: text(c.WorkingDir),
+    user: text(c.User),
+    labels: labels(c.Labels),
+    exposedPorts: keys(c.ExposedPorts),
+    volumes: keys(c.Volumes),
+  };
+}
+
+function encodeCursor(row: ListPosition): string {
+  return Buffer.from(JSON.stringify({ pulledAt: row.pulledAt.toISOString(), id: row.id })).toString('base64url');
+}
+
+function decodeCursor(cursor: string): ListPosition {
+  const invalid = new BadRequestError('INVALID_CURSOR', 'cursor is not a nextCursor returned by this API; start again without it');
+  if (!/^[A-Za-z0-9_-]{1,400}$/.test(cursor)) throw invalid;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw invalid;
+  }
+  if (!isObject(parsed) || typeof parsed.pulledAt !== 'string' || typeof parsed.id !== 'string') throw invalid;
+  const pulledAt = new Date(parsed.pulledAt);
+  if (Number.isNaN(pulledAt.getTime()) || !IMAGE_ID.test(parsed.id)) throw invalid;
+  return { pulledAt, id: parsed.id };
+}
+
+/** A list filter from a user's name: repo:tag → that name, repo → the repository, repo@digest → that digest. */
+function nameFilter(name: string): ListFilter {
+  const ref = parseReference(name, { defaultTag: false });
+  const repository = formatName(ref);
+  if (ref.digest !== undefined) return { repoDigest: { repository, digest: ref.digest } };
+  if (ref.tag !== undefined) return { name: `${repository}:${ref.tag}` };
+  return { repository };
+}
+
+function parseCreated(created: string | undefined): Date | null {
+  if (created === undefined) return null;
+  const date = new Date(created);
+  return Number.isNaN(date.getTime()) ? null : date;
+}
+
+/** Builds the images service. */
+export function createImagesService({ repository, pool, store }: ImagesServiceDeps) {
+  /** Turns rows into records, loading names, digests and layers of the whole page in three queries. */
+  async function records(repo: ImagesRepository, rows: ImageRow[]): Promise<ImageRecord[]> {
+    const ids = rows.map((r) => r.id);
+    if (ids.length === 0) return [];
+    const [names, digests, layers] = await Promise.all([repo.namesOf(ids), repo.digestsOf(ids), repo.layersOf(ids)]);
+    return rows.map((row) => ({
+      id: row.id,
+      names: names.get(row.id) ?? [],
+      digests: (digests.get(row.id) ?? []).map((d) => `${d.repository}@${d.digest}`),
+      size: row.size,
+      os: row.os,
+      architecture: row.architecture,
+      ...(row.variant ? { variant: row.variant } : {}),
+      ...(row.created ? { created: row.created.toISOString() } : {}),
+      layers: layers.get(row.id) ?? [],
+      config: row.config,
+      manifestDigest: row.manifestDigest,
+      manifestMediaType: row.manifestMediaType,
+      pulledAt: row.pulledAt.toISOString(),
+    }));
+  }
+
+  /**
+   * Finds the image a reference means. Hex of 12-64 digits (with or without `sha256:`) is an image ID
+   * or a unique prefix of one first, as Docker reads it; anything else, or hex that matches no ID, is
+   * a name normalized like a pull (`alpine` → docker.io/library/alpine:latest) or name@digest.
+   */
+  async function resolve(ref: string): Promise<ResolvedImage> {
+    const id = ID_OR_PREFIX.exec(ref);
+    if (id) {
+      const hex = id[2]!;
+      if (hex.length === 64) {
+        const row = await repository.findById(`sha256:${hex}`);
+        if (row) return { id: row.id, by: 'id' };
+        throw new NotFoundError('IMAGE_NOT_FOUND', `No image with ID sha256:${hex}`);
+      }
+      const rows = await repository.findByIdPrefix(hex);
+      if (rows.length > 1) {
+        const candidates = rows.map((r) => r.id);
+        throw new ConflictError(
+          'AMBIGUOUS_IMAGE_ID',
+          `Image ID prefix ${hex} matches more than one image (${candidates.join(', ')}, …); give more digits`,
+          { candidates },
+        );
+      }
+      if (rows[0]) return { id: rows[0].id, by: 'id' };
+      if (id[1]) throw new NotFoundError('IMAGE_NOT_FOUND', `No image whose ID starts with sha256:${hex}`);
+    }
+    const parsed = parseReference(ref);
+    const repo = formatName(parsed);
+    if (parsed.digest !== undefined) {
+      const row = await repository.findByRepoDigest(repo, parsed.digest);
+      if (row) return { id: row.id, by: 'digest' };
+      throw new NotFoundError('IMAGE_NOT_FOUND', `No image pulled as ${repo}@${parsed.digest}`);
+    }
+    const name = `${repo}:${parsed.tag ?? 'latest'}`;
+    const row = await repository.findByName(name);
+    if (row) return { id: row.id, by: 'name', name };
+    throw new NotFoundError('IMAGE_NOT_FOUND', `No image named ${name}${name === ref ? '' : ` (from "${ref}")`}`);
+  }
+
+  /** Inspects an image by any reference resolve() accepts. */
+  async function get(ref: string): Promise<ImageRecord> {
+    const { id } = await resolve(ref);
+    const row = await repository.findById(id);
+    if (!row) throw new NotFoundError('IMAGE_NOT_FOUND', `Image ${id} was just deleted`);
+    return (await records(repository, [row]))[0]!;
+  }
+
+  /** A page of images, most recently pulled first, optionally only those of one name or repository. */
+  async function list(options: ListImagesOptions = {}): Promise<{ images: ImageRecord[]; nextCursor?: string }> {
+    const limit = options.limit ?? 100;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+      throw new BadRequestError('INVALID_LIMIT', `limit must be a whole number from 1 to 1000, got ${limit}`);
+    }
+    const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
+    const filter = options.name === undefined ? undefined : nameFilter(options.name);
+    // One row more than asked tells whether another page follows.
+    const rows = await repository.list({ limit: limit + 1, after, filter });
+    const page = rows.slice(0, limit);
+    const images = await records(repository, page);
+    const last = page.at(-1);
+    return rows.length > limit && last ? { images, nextCursor: encodeCursor(last) } : { images };
+  }
+
+  /**
+   * Removes a name, or an image. By repo:tag: that name goes, and the image with it once no name is
+   * left (its repo digests do not keep it, as in Docker). By ID or name@digest: the image and all its
+   * names. Blobs that no remaining image references are then removed from the store.
+   */
+  async function remove(ref: string): Promise<{ untagged: string[]; deleted: string[] }> {
+    const target = await resolve(ref);
+    const client = await pool.connect();
+    let broken: Error | undefined;
+    try {
+      // A session-level lock (not a transaction one) so that it is still held after COMMIT while the
+      // files go: a pull commit then never records an image whose blob is about to be unlinked.
+      await client.query(`SELECT pg_advisory_lock(${STORE_GC_LOCK_KEY_SQL})`);
+      try {
+        const { result, garbage } = await withTransaction(client, async () => {
+          const repo = createImagesRepository(client);
+          if (target.by === 'name' && target.name !== undefined) {
+            const imageId = await repo.removeName(target.name);
+            if (imageId === undefined) throw new NotFoundError('IMAGE_NOT_FOUND', `No image named ${target.name}`);
+            if ((await repo.countNamesOf(imageId)) > 0) return { result: { untagged: [target.name], deleted: [] }, garbage: [] };
+            return deleteImage(repo, imageId, [target.name]);
+          }
+          return deleteImage(repo, target.id, []);
+        });
+        for (const digest of garbage) await store.delete(digest);
+        return result;
+      } finally {
+        await client.query(`SELECT pg_advisory_unlock(${STORE_GC_LOCK_KEY_SQL})`).catch((err: Error) => {
+          broken = err;
+        });
+      }
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async function deleteImage(repo: ImagesRepository, id: string, untagged: string[]) {
+    const candidates = await repo.blobsReferencedBy([id]);
+    const gone = await repo.deleteImage(id);
+    if (!gone) throw new NotFoundError('IMAGE_NOT_FOUND', `No image with ID ${id}`);
+    const garbage = await repo.unreferencedBlobs(candidates);
+    const refs = [...gone.names, ...gone.digests.map((d) => `${d.repository}@${d.digest}`)];
+    return { result: { untagged: [...untagged, ...refs], deleted: [id] }, garbage };
+  }
+
+  /**
+   * Records a pulled image in one transaction under the store GC lock: checks that its config and
+   * layers are still stored (BlobVanishedError, temporary, when a concurrent delete removed one), keeps
+   * an existing row (only pulled_at moves), points `name` at it and adds its repo digests. The image
+   * the name pointed at before keeps its other names and digests, dangling if none is left, as in Docker.
+   */
+  async function commitPulledImage(input: PulledImage): Promise<{ image: ImageRecord; movedFrom?: string }> {
+    const { image } = input;
+    return withTransaction(pool, async (client) => {
+      await lockStoreGc(client);
+      const needed = [image.id, ...input.layers.map((l) => l.digest)];
+      const present = await Promise.all(needed.map((d) => store.has(d)));
+      const missing = needed.find((_, i) => !present[i]);
+      if (missing !== undefined) throw new BlobVanishedError(missing);
+
+      const repo = createImagesRepository(client);
+      const saved = await repo.upsertImage({
+        id: image.id,
+        size: image.size,
+        os: image.os,
+        architecture: image.architecture,
+        variant: image.variant || null,
+        created: parseCreated(image.created),
+        config: configSummary(image.config),
+        configMediaType: image.configMediaType,
+        manifestDigest: image.manifestDigest,
+        manifestMediaType: image.manifestMediaType,
+      });
+      await repo.insertLayers(saved.id, input.layers);
+      const previous = input.name === undefined ? undefined : await repo.setName(input.name, saved.id);
+      for (const d of input.repoDigests) await repo.addRepoDigest(saved.id, d.repository, d.digest);
+      const record = (await records(repo, [saved]))[0]!;
+      return previous !== undefined && previous !== saved.id ? { image: record, movedFrom: previous } : { image: record };
+    });
+  }
+
+  return { resolve, get, list, remove, commitPulledImage };
+}
+
+/** The images service's functions. */
+export type ImagesService = ReturnType<typeof createImagesService>;
