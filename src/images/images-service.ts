@@ -44,7 +44,7 @@ export interface ImageRecord {
 }
 
 /** What a reference resolved to: the image, and whether it was named by ID, by name or by digest. */
-export interface ResolvedImage {
+export interface ImageMatch {
   id: string;
   by: 'id' | 'name' | 'digest';
   /** The full repo:tag, when `by` is 'name'. */
@@ -210,7 +210,7 @@ export function createImagesService({ repository, pool, store }: ImagesServiceDe
    * or a unique prefix of one first, as Docker reads it; anything else, or hex that matches no ID, is
    * a name normalized like a pull (`alpine` → docker.io/library/alpine:latest) or name@digest.
    */
-  async function resolve(ref: string): Promise<ResolvedImage> {
+  async function resolve(ref: string): Promise<ImageMatch> {
     const id = ID_OR_PREFIX.exec(ref);
     if (id) {
       const hex = id[2]!;
