@@ -1,3 +1,6 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
@@ -280,6 +283,22 @@ describe('loadRegistriesConf with registries.conf.d drop-ins', () => {
     expect([...conf.aliases.keys()].sort()).toEqual(['fedora', 'hub-alpine', 'ubi']);
     expect(conf.aliases.get('ubi')?.file).toMatch(/20-aliases\.conf$/);
     expect(conf.shortNameMode).toBe('permissive');
+  });
+
+  it('lets a drop-in reset credential helpers to the default and set the short-name mode', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-conf-'));
+    try {
+      writeFileSync(join(dir, 'registries.conf'), 'credential-helpers = ["pass"]\nshort-name-mode = "disabled"\n');
+      mkdirSync(join(dir, 'registries.conf.d'));
+      writeFileSync(join(dir, 'registries.conf.d', 'a.conf'), 'credential-helpers = []\nshort-name-mode = "enforcing"\n');
+      writeFileSync(join(dir, 'registries.conf.d', 'b.conf'), '[registries.search]\nregistries = []\n');
+      await expect(loadRegistriesConf(join(dir, 'registries.conf'))).rejects.toThrow(/b\.conf:1: the v1 format/);
+      rmSync(join(dir, 'registries.conf.d', 'b.conf'));
+      const conf = await loadRegistriesConf(join(dir, 'registries.conf'));
+      expect(conf).toMatchObject({ credentialHelpers: ['containers-auth.json'], shortNameMode: 'enforcing' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('lets a drop-in empty the search list', async () => {

@@ -461,7 +461,8 @@ function merge(files: FileConf[]): RegistriesConf {
       conf.unqualifiedSearchRegistriesOrigin = file.file;
     }
     if (file.shortNameMode) conf.shortNameMode = file.shortNameMode;
-    if (file.credentialHelpers?.length) conf.credentialHelpers = file.credentialHelpers;
+    // Set in a later file replaces, and an empty list means the default again (tryUpdatingCache).
+    if (file.credentialHelpers) conf.credentialHelpers = file.credentialHelpers.length ? file.credentialHelpers : ['containers-auth.json'];
     for (const [name, value] of file.aliases) {
       if (value === null) aliases.delete(name);
       else aliases.set(name, { value, file: file.file });
