@@ -4,7 +4,9 @@
  * of berth's own registry client: it is what that client is tested against. Builders live in
  * image-builder.ts and are re-exported here.
  */
+import { execFile } from 'node:child_process';
 import type { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import { Agent, request, type Dispatcher } from 'undici';
 import {
   type ConfigBlob,
@@ -145,8 +147,8 @@ class Session {
       headers: { 'user-agent': USER_AGENT, ...headers, ...(this.authorization ? { authorization: this.authorization } : {}) },
       body,
     });
-    const text = method === 'HEAD' ? '' : await res.body.text();
-    return { status: res.statusCode, headers: res.headers, text };
+    const bytes = method === 'HEAD' ? Buffer.alloc(0) : Buffer.from(await res.body.arrayBuffer());
+    return { status: res.statusCode, headers: res.headers, bytes, text: bytes.toString('utf8') };
   }
 
   async expect(status: number, method: Dispatcher.HttpMethod, path: string, headers?: Record<string, string>, body?: Body) {
@@ -318,6 +320,51 @@ export async function moveTag(
 /** Deletes a manifest by digest (the registry has `storage.delete.enabled`); its tags go with it. */
 export async function deleteManifest(target: PushTarget, repo: string, digest: string): Promise<void> {
   await new Session(target, repo).expect(202, 'DELETE', `/v2/${repo}/manifests/${digest}`);
+}
+
+/** A schema 1 image (see {@link pushSchema1}). */
+export interface PushedSchema1 {
+  repo: string;
+  tag: string;
+  reference: string;
+  /** What the registry and clients call its digest: of the JWS payload without signatures. */
+  manifestDigest: string;
+  /** The signed manifest as served; its sha256 is NOT manifestDigest. */
+  manifestBytes: Buffer;
+}
+
+/**
+ * Copies an image already in the registry to `repo:tag` as a signed schema 1 manifest, using skopeo
+ * (`--format v2s1`), because schema 1 needs a libtrust JWS signature. The registry must have been
+ * started with `schema1: true`. Runs skopeo asynchronously: a synchronous child would block this
+ * process and with it the registry's front.
+ */
+export async function pushSchema1(
+  target: PushTarget & { certDir?: string },
+  from: PushedImage,
+  repo: string,
+  tag: string,
+): Promise<PushedSchema1> {
+  const host = hostOf(target);
+  const https = target.url.startsWith('https:');
+  const side = (which: 'src' | 'dest') => [
+    ...(https && target.certDir ? [`--${which}-cert-dir`, target.certDir] : [`--${which}-tls-verify=false`]),
+    ...(target.credentials ? [`--${which}-creds`, `${target.credentials.username}:${target.credentials.password}`] : []),
+  ];
+  await promisify(execFile)('skopeo', [
+    'copy', '--format', 'v2s1', ...side('src'), ...side('dest'),
+    `docker://${from.digestReference}`, `docker://${host}/${repo}:${tag}`,
+  ]);
+  const res = await new Session(target, repo).expect(200, 'GET', `/v2/${repo}/manifests/${tag}`, {
+    accept: MediaTypes.schema1Signed,
+  });
+  return {
+    repo,
+    tag,
+    reference: `${host}/${repo}:${tag}`,
+    manifestDigest: String(res.headers['docker-content-digest']),
+    manifestBytes: res.bytes,
+  };
 }
 
 /** The layer both `shared/one:1` and `shared/two:1` start with. */
