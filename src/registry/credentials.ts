@@ -56,7 +56,9 @@ function decodeAuth(auth: string): { username: string; password: string } {
 export function parseCriAuth(body: unknown): Credentials | undefined {
   if (body === undefined || body === null) return undefined;
   if (typeof body !== 'object' || Array.isArray(body)) throw bad('expected an object');
+  // Empty strings count as absent (CRI sends every field), except an empty password next to a user.
   const fields: Record<string, string> = {};
+  let emptyPassword = false;
   for (const [key, value] of Object.entries(body)) {
     const field = FIELDS[key];
     if (field === undefined) {
@@ -66,6 +68,7 @@ export function parseCriAuth(body: unknown): Credentials | undefined {
     if (typeof value !== 'string') throw bad(`"${key}" must be a string`);
     if (field in fields) throw bad(`"${field}" is given twice (camelCase and snake_case)`);
     if (value !== '') fields[field] = value;
+    else if (field === 'password') emptyPassword = true;
   }
   const hasUserPass = 'username' in fields || 'password' in fields;
   const forms = [hasUserPass && 'username/password', 'auth' in fields && 'auth', 'identityToken' in fields && 'identityToken', 'registryToken' in fields && 'registryToken'].filter(
@@ -75,8 +78,8 @@ export function parseCriAuth(body: unknown): Credentials | undefined {
   const { username, password, auth, identityToken, registryToken } = fields;
   if (hasUserPass) {
     if (username === undefined) throw bad('"password" is given without "username"');
-    if (password === undefined) throw bad('"username" is given without "password"');
-    return { username, password };
+    if (password === undefined && !emptyPassword) throw bad('"username" is given without "password"');
+    return { username, password: password ?? '' };
   }
   if (auth !== undefined) return decodeAuth(auth);
   if (identityToken !== undefined) return { identityToken };

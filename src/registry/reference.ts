@@ -151,7 +151,7 @@ export function parseReference(input: string, opts: ParseReferenceOptions = {}):
 
   const { domain, remainder, explicit } = splitDomain(input);
   if (explicit && !DOMAIN_RE.test(domain)) {
-    throw invalid(input, `"${domain}" is not a valid registry host[:port]`);
+    throw invalid(input, `"${domain}" is not a valid registry host[:port] (a first component with "." or ":" names a registry)`);
   }
 
   const at = remainder.indexOf('@');

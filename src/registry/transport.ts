@@ -180,11 +180,14 @@ const TEMPORARY_NET_CODES = new Set([
   'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED',
 ]);
 
-function errorCode(err: unknown): string | undefined {
-  const e = err as { code?: unknown; cause?: unknown; errors?: unknown[] } | null;
-  if (typeof e?.code === 'string' && e.code !== 'UND_ERR_SOCKET') return e.code;
+function errorCode(err: unknown, depth = 0): string | undefined {
+  if (depth > 4 || typeof err !== 'object' || err === null) return undefined;
+  const e = err as { code?: unknown; cause?: unknown; errors?: unknown[] };
+  const own = typeof e.code === 'string' ? e.code : undefined;
+  if (own !== undefined && own !== 'UND_ERR_SOCKET') return own;
   // undici wraps socket faults (cause: ECONNRESET); Happy Eyeballs reports an AggregateError.
-  return errorCode(e?.cause) ?? (Array.isArray(e?.errors) ? errorCode(e.errors[0]) : undefined) ?? (typeof e?.code === 'string' ? e.code : undefined);
+  const inner = e.cause !== err ? errorCode(e.cause, depth + 1) : undefined;
+  return inner ?? (Array.isArray(e.errors) ? errorCode(e.errors[0], depth + 1) : undefined) ?? own;
 }
 
 /**
@@ -213,7 +216,8 @@ export function retryAfterMs(value: string | undefined, now: number = Date.now()
 
 /** Default for `isInsecure`: loopback (127.0.0.0/8, ::1) and localhost speak plain HTTP, as docker allows. */
 export function isLoopbackHost(host: string): boolean {
-  const hostname = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d+$/, '');
+  const colons = host.split(':').length - 1;
+  const hostname = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : colons > 1 ? host : host.replace(/:\d+$/, '');
   return hostname === 'localhost' || hostname === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
 }
 
