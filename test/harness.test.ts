@@ -262,13 +262,13 @@ describe('pull-through mirror', () => {
     await mirror.stop();
   });
 
-  it('an anonymous mirror of an anonymous primary sends no Authorization upstream', async () => {
-    const mirror = await startRegistry({ proxy: { remoteUrl: anon.url } });
-    anon.clearRequestLog();
-    const image = of(anon).sharedTwo;
+  it('an anonymous mirror of an anonymous TLS primary sends no Authorization upstream', async () => {
+    const mirror = await startRegistry({ proxy: { remoteUrl: secure.url, caCertPem: secure.caCertPem! } });
+    secure.clearRequestLog();
+    const image = of(secure).sharedTwo;
     const inspect = JSON.parse(await skopeo(['inspect', ...plain, `docker://${mirror.host}/${image.repo}:1`])) as Inspect;
     expect(inspect.Digest).toBe(image.manifestDigest);
-    const upstream = anon.requestLog();
+    const upstream = secure.requestLog();
     expect(upstream.some((e) => e.path === `/v2/${image.repo}/manifests/1` && e.userAgent.startsWith('Go-http-client'))).toBe(true);
     expect(upstream.every((e) => e.authorization === 'none')).toBe(true);
     await mirror.stop();

@@ -5,9 +5,7 @@
  * image-builder.ts and are re-exported here.
  */
 import { execFile } from 'node:child_process';
-import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { Agent, request, type Dispatcher } from 'undici';
 import {
   type ConfigBlob,
   type ImageConfigOptions,
@@ -18,15 +16,19 @@ import {
   type Platform,
   sha256,
 } from './image-builder.js';
+import { hostOf, type PushTarget, pushBlobWith, putManifestWith, Session } from './push-session.js';
 
 export * from './image-builder.js';
+export { type PushTarget, USER_AGENT } from './push-session.js';
 
-/** Where to push: a TestRegistry fits, or any `{ url }`. */
-export interface PushTarget {
-  url: string;
-  credentials?: { username: string; password: string };
-  /** CA to trust for an https url. */
-  caCertPem?: string;
+/** Pushes one blob (config, layer or anything) unless the repository already has it. */
+export async function pushBlob(target: PushTarget, repo: string, blob: { digest: string; size: number; data: Buffer }): Promise<void> {
+  await pushBlobWith(new Session(target, repo), blob);
+}
+
+/** PUTs raw manifest bytes under a tag or digest, for manifests the builders do not make. Returns the digest. */
+export async function putManifest(target: PushTarget, repo: string, reference: string, mediaType: string, bytes: Buffer): Promise<string> {
+  return putManifestWith(new Session(target, repo), reference, mediaType, bytes);
 }
 
 /** What to push as one image. `config` defaults to a plain linux/amd64 config for the layers. */
@@ -83,113 +85,6 @@ export interface PushedIndex {
   children: PushedImage[];
 }
 
-/** Sent with every fixture request, so request logs tell fixture traffic from berth's. */
-export const USER_AGENT = 'berth-test-fixtures';
-
-const agents = new Map<string, Dispatcher>();
-function dispatcherFor(target: PushTarget): Dispatcher {
-  const key = target.caCertPem ?? '';
-  let agent = agents.get(key);
-  if (!agent) {
-    agent = new Agent(target.caCertPem ? { connect: { ca: target.caCertPem } } : {});
-    agents.set(key, agent);
-  }
-  return agent;
-}
-
-type Body = Buffer | Readable | null;
-
-/** One repository's push session: finds the auth scheme once (GET /v2/), then signs every call. */
-class Session {
-  private authorization: string | undefined;
-  private ready: Promise<void> | undefined;
-  constructor(
-    readonly target: PushTarget,
-    readonly repo: string,
-  ) {}
-
-  private basic(): string | undefined {
-    const c = this.target.credentials;
-    return c ? `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}` : undefined;
-  }
-
-  private async login(): Promise<void> {
-    const res = await request(`${this.target.url}/v2/`, { dispatcher: dispatcherFor(this.target), headers: { 'user-agent': USER_AGENT } });
-    await res.body.dump();
-    if (res.statusCode === 200) return;
-    const challenge = String(res.headers['www-authenticate'] ?? '');
-    if (res.statusCode !== 401 || challenge === '') throw new Error(`GET /v2/ answered ${res.statusCode}`);
-    if (/^basic/i.test(challenge)) {
-      this.authorization = this.basic();
-      return;
-    }
-    const params = Object.fromEntries([...challenge.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
-    const url = new URL(params.realm ?? '');
-    if (params.service) url.searchParams.set('service', params.service);
-    url.searchParams.set('scope', `repository:${this.repo}:pull,push,delete`);
-    const basic = this.basic();
-    const tokenRes = await request(url, {
-      dispatcher: dispatcherFor(this.target),
-      headers: { 'user-agent': USER_AGENT, ...(basic ? { authorization: basic } : {}) },
-    });
-    const body = (await tokenRes.body.json()) as { token?: string; access_token?: string };
-    if (tokenRes.statusCode !== 200) throw new Error(`token server answered ${tokenRes.statusCode}`);
-    this.authorization = `Bearer ${body.token ?? body.access_token}`;
-  }
-
-  /** Calls the registry; `path` is absolute ('/v2/…', query allowed). Returns status, headers, body text. */
-  async call(method: Dispatcher.HttpMethod, path: string, headers: Record<string, string> = {}, body: Body = null) {
-    this.ready ??= this.login();
-    await this.ready;
-    const res = await request(`${this.target.url}${path}`, {
-      method,
-      dispatcher: dispatcherFor(this.target),
-      headers: { 'user-agent': USER_AGENT, ...headers, ...(this.authorization ? { authorization: this.authorization } : {}) },
-      body,
-    });
-    const bytes = method === 'HEAD' ? Buffer.alloc(0) : Buffer.from(await res.body.arrayBuffer());
-    return { status: res.statusCode, headers: res.headers, bytes, text: bytes.toString('utf8') };
-  }
-
-  async expect(status: number, method: Dispatcher.HttpMethod, path: string, headers?: Record<string, string>, body?: Body) {
-    const res = await this.call(method, path, headers, body);
-    if (res.status !== status)
-      throw new Error(`${method} ${this.target.url}${path}: expected ${status}, got ${res.status} ${res.text}`);
-    return res;
-  }
-}
-
-/** Uploads a blob unless the repository has it (HEAD), monolithically: POST then PUT ?digest=. */
-async function pushBlob(session: Session, blob: { digest: string; size: number; data?: Buffer; open?: () => Readable }) {
-  const repo = session.repo;
-  const head = await session.call('HEAD', `/v2/${repo}/blobs/${blob.digest}`);
-  if (head.status === 200) return;
-  const started = await session.expect(202, 'POST', `/v2/${repo}/blobs/uploads/`, { 'content-length': '0' });
-  // The Location is absolute and names the front's host; keep only path and query, so the PUT goes
-  // to the same origin the session talks to.
-  const location = new URL(String(started.headers.location), session.target.url);
-  location.searchParams.set('digest', blob.digest);
-  await session.expect(
-    201,
-    'PUT',
-    `${location.pathname}${location.search}`,
-    { 'content-type': 'application/octet-stream', 'content-length': String(blob.size) },
-    blob.data ?? blob.open!(),
-  );
-}
-
-async function putManifest(session: Session, reference: string, mediaType: string, bytes: Buffer): Promise<string> {
-  const res = await session.expect(201, 'PUT', `/v2/${session.repo}/manifests/${reference}`, { 'content-type': mediaType }, bytes);
-  const digest = sha256(bytes);
-  const answered = res.headers['docker-content-digest'];
-  if (answered !== undefined && answered !== digest) throw new Error(`registry says ${String(answered)}, we pushed ${digest}`);
-  return digest;
-}
-
-function hostOf(target: PushTarget): string {
-  return new URL(target.url).host;
-}
-
 function layerMediaType(l: Layer, format: 'oci' | 'docker'): string {
   if (l.mediaType) return l.mediaType;
   if (format === 'oci') return l.compression === 'gzip' ? MediaTypes.ociLayerGzip : MediaTypes.ociLayer;
@@ -207,7 +102,7 @@ export async function pushImage(target: PushTarget, repo: string, tag: string | 
 async function pushWith(session: Session, tag: string | null, spec: ImageSpec): Promise<PushedImage> {
   const format = spec.format ?? 'oci';
   const config = spec.config && 'bytes' in spec.config ? spec.config : imageConfig({ ...spec.config, layers: spec.layers });
-  await Promise.all([...spec.layers, { digest: config.digest, size: config.size, data: config.bytes }].map((b) => pushBlob(session, b)));
+  await Promise.all([...spec.layers, { digest: config.digest, size: config.size, data: config.bytes }].map((b) => pushBlobWith(session, b)));
   const layers = spec.layers.map((l) => ({ mediaType: layerMediaType(l, format), digest: l.digest, size: l.size, diffID: l.diffID }));
   const mediaType = format === 'oci' ? MediaTypes.ociManifest : MediaTypes.dockerManifest;
   const manifest = {
@@ -218,7 +113,7 @@ async function pushWith(session: Session, tag: string | null, spec: ImageSpec): 
     ...(spec.annotations && format === 'oci' ? { annotations: spec.annotations } : {}),
   };
   const manifestBytes = manifestJson(manifest);
-  const manifestDigest = await putManifest(session, tag ?? sha256(manifestBytes), mediaType, manifestBytes);
+  const manifestDigest = await putManifestWith(session, tag ?? sha256(manifestBytes), mediaType, manifestBytes);
   const host = hostOf(session.target);
   const layersSize = layers.reduce((sum, l) => sum + l.size, 0);
   return {
@@ -281,7 +176,7 @@ export async function pushIndex(
     })),
   };
   const indexBytes = manifestJson(index);
-  const indexDigest = await putManifest(session, tag, mediaType, indexBytes);
+  const indexDigest = await putManifestWith(session, tag, mediaType, indexBytes);
   const host = hostOf(target);
   return {
     repo,
@@ -307,11 +202,11 @@ export async function moveTag(
   image: ImageSpec | PushedImage | PushedIndex,
 ): Promise<PushedImage | PushedIndex> {
   if ('indexBytes' in image) {
-    await putManifest(new Session(target, repo), tag, image.mediaType, image.indexBytes);
+    await putManifestWith(new Session(target, repo), tag, image.mediaType, image.indexBytes);
     return { ...image, repo, tag, reference: `${hostOf(target)}/${repo}:${tag}` };
   }
   if ('manifestBytes' in image) {
-    await putManifest(new Session(target, repo), tag, image.mediaType, image.manifestBytes);
+    await putManifestWith(new Session(target, repo), tag, image.mediaType, image.manifestBytes);
     return { ...image, repo, tag, reference: `${hostOf(target)}/${repo}:${tag}` };
   }
   return pushImage(target, repo, tag, image);

@@ -146,6 +146,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
   let tokenServer: TokenServer | undefined;
   let front: RegistryFront | undefined;
   let spawned: Spawned | undefined;
+  const tls = opts.tls ? await testTls() : undefined;
   try {
     const config: Record<string, unknown> = {
       version: '0.1',
@@ -188,7 +189,6 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
     if (opts.schema1) config.compatibility = { schema1: { enabled: true } };
 
     spawned = await spawnRegistry(dir, config, env);
-    const tls = opts.tls ? await testTls() : undefined;
     front = await startFront({ backendPort: spawned.port, ...(tls ? { tls } : {}) });
   } catch (err) {
     spawned?.child.kill('SIGKILL');
@@ -201,7 +201,6 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
   const { child, port, output } = spawned;
   const host = `127.0.0.1:${front.port}`;
   const firstUser = Object.entries(opts.auth?.users ?? {})[0];
-  const tls = opts.tls ? await testTls() : undefined;
   let stopping: Promise<void> | undefined;
   const registry: TestRegistry = {
     host,
