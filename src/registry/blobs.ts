@@ -8,7 +8,7 @@ import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { RegistryError } from './errors.js';
 import type { Descriptor, RepositoryTarget } from './manifests.js';
 import { parseDigest } from './reference.js';
-import { classifyNetworkError, headerValue, readCapped, repositoryApiPath, type RegistryTransport } from './transport.js';
+import { classifyNetworkError, discardBody, headerValue, readCapped, repositoryApiPath, type RegistryTransport } from './transport.js';
 
 /** Options of fetchBlob. */
 export interface FetchBlobOptions {
@@ -70,7 +70,7 @@ export async function fetchBlob(transport: RegistryTransport, target: Repository
     notFound: 'BLOB_UNKNOWN',
   });
   const fail = (err: RegistryError): never => {
-    res.body.destroy();
+    discardBody(res.body);
     throw err;
   };
   let start = 0;

@@ -12,7 +12,7 @@ import {
 } from './media-types.js';
 import { formatPlatform, normalizePlatform, platformMatches, type Platform } from './platform.js';
 import { isDigest, isTag } from './reference.js';
-import { classifyNetworkError, headerValue, readCapped, repositoryApiPath, type RegistryEndpoint, type RegistryTransport } from './transport.js';
+import { classifyNetworkError, discardBody, headerValue, readCapped, repositoryApiPath, type RegistryEndpoint, type RegistryTransport } from './transport.js';
 
 /** A repository in a registry, with the identity to use there. */
 export interface RepositoryTarget extends RegistryEndpoint {
@@ -101,6 +101,8 @@ function manifestProblem(m: Json, kind: 'image' | 'index'): string | undefined {
   return [descriptorProblem(m.config, 'config'), ...m.layers.map((d, i) => descriptorProblem(d, `layers[${i}]`))].find((p) => p !== undefined);
 }
 
+const GENERIC_TYPES = new Set(['application/json', 'text/plain', 'application/octet-stream', 'binary/octet-stream']);
+
 /** The media type from Content-Type (parameters dropped), else the body's mediaType, else a guess from the shape. */
 function detectMediaType(contentType: string | undefined, parsed: unknown): string | undefined {
   const header = contentType?.split(';')[0]?.trim().toLowerCase();
@@ -112,7 +114,8 @@ function detectMediaType(contentType: string | undefined, parsed: unknown): stri
     if (Array.isArray(parsed.manifests)) return OCI_INDEX;
     if (isObject(parsed.config)) return OCI_MANIFEST;
   }
-  return header || undefined;
+  // Generic types (application/json, text/plain…) say nothing about the format.
+  return header && !GENERIC_TYPES.has(header) ? header : undefined;
 }
 
 /**
@@ -135,7 +138,7 @@ export async function fetchManifest(transport: RegistryTransport, target: Reposi
   });
   const tooLarge = (): RegistryError => new RegistryError('MANIFEST_TOO_LARGE', `${what} is larger than ${MAX_MANIFEST_BYTES} bytes`, { registry });
   if (Number(headerValue(res.headers, 'content-length') ?? 0) > MAX_MANIFEST_BYTES) {
-    res.body.destroy();
+    discardBody(res.body);
     throw tooLarge();
   }
   let read: { bytes: Buffer; overflow: boolean };
@@ -158,8 +161,8 @@ export async function fetchManifest(transport: RegistryTransport, target: Reposi
   if (mediaType !== undefined && isSchema1MediaType(mediaType)) {
     throw new RegistryError('UNSUPPORTED_MEDIA_TYPE', `${what} is a Docker schema 1 manifest (${mediaType}), which is deprecated and not supported; ${supported}`, { registry });
   }
+  if (mediaType === undefined && parsed === undefined) throw invalidManifest(what, 'the content is not valid JSON', registry);
   if (mediaType === undefined || !SUPPORTED.includes(mediaType)) {
-    if (parsed === undefined) throw invalidManifest(what, 'the content is not valid JSON', registry);
     throw new RegistryError('UNSUPPORTED_MEDIA_TYPE', `${what} has media type ${mediaType ?? '(none)'}, which is not supported; ${supported}`, { registry });
   }
 
@@ -181,7 +184,7 @@ export async function fetchManifest(transport: RegistryTransport, target: Reposi
     }
   }
 
-  if (!isObject(parsed)) throw invalidManifest(what, 'the content is not a JSON object', registry);
+  if (!isObject(parsed)) throw invalidManifest(what, parsed === undefined ? 'the content is not valid JSON' : 'the content is not a JSON object', registry);
   if (typeof parsed.mediaType === 'string' && SUPPORTED.includes(parsed.mediaType) && parsed.mediaType !== mediaType) {
     throw invalidManifest(what, `Content-Type says ${mediaType} but the manifest says ${parsed.mediaType}`, registry);
   }

@@ -290,7 +290,7 @@ describe('errors and redirects', () => {
   });
 
   it('follows a redirect to another host without the Authorization header', async () => {
-    const storage = await serve((_req, res) => res.end('blob-bytes'));
+    const storage = await serve((_req, res) => void res.end('blob-bytes'));
     const s = await serve((req, res) => {
       if (req.headers.authorization === undefined) return json(res, 401, {}, { 'www-authenticate': 'Basic realm="r"' });
       if (req.url.startsWith('/v2/x/blobs/')) {

@@ -119,13 +119,22 @@ export async function readCapped(body: Readable, cap: number): Promise<{ bytes: 
   for await (const chunk of body as AsyncIterable<Buffer>) {
     if (total + chunk.length > cap) {
       chunks.push(chunk.subarray(0, cap - total));
-      body.destroy();
+      discardBody(body);
       return { bytes: Buffer.concat(chunks, cap), overflow: true };
     }
     chunks.push(chunk);
     total += chunk.length;
   }
   return { bytes: Buffer.concat(chunks, total), overflow: false };
+}
+
+/**
+ * Stops reading a body and drops the connection. undici reports an unread body's destruction as an
+ * 'error' event (RequestAbortedError), which would be unhandled, so it is swallowed here.
+ */
+export function discardBody(body: Readable): void {
+  body.on('error', () => undefined);
+  body.destroy();
 }
 
 /** The `{"errors":[{code,message,detail}]}` body of the distribution spec, or [] when it is not one. */
