@@ -5,7 +5,7 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { healthRoutes, type DependencyCheck } from './health/health-routes.js';
 import { ProblemSchema } from './http/common-schemas.js';
 import { installProblemHandler } from './http/problem-handler.js';
@@ -23,7 +23,8 @@ export interface AppDeps {
   maxWaitSeconds: number;
   /** Extra route plugins (e.g. the registries routes), registered after the core ones. */
   plugins?: Array<(app: FastifyInstance) => Promise<void>>;
-  logger?: FastifyServerOptions['logger'];
+  /** The process logger (pino); none means silent. */
+  logger?: FastifyBaseLogger;
   version?: string;
 }
 
@@ -33,9 +34,9 @@ export const REDACTED_PATHS = ['req.headers.authorization', 'req.headers.cookie'
 /** Builds the API; call `ready()` or `inject()` on the result. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: deps.logger ?? false,
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
     // name@sha256:… refs are long; find-my-way's default of 100 would cut them off.
-    maxParamLength: 2048,
+    routerOptions: { maxParamLength: 2048 },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 

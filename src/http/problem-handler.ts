@@ -9,7 +9,7 @@ import { toProblem } from '../errors.js';
 export function installProblemHandler(app: FastifyInstance): void {
   app.setErrorHandler((err, request, reply) => {
     const problem = toProblem(err);
-    if (problem.status >= 500) request.log.error({ err }, `${problem.code}: ${err.message}`);
+    if (problem.status >= 500) request.log.error({ err }, `${problem.code}: ${err instanceof Error ? err.message : String(err)}`);
     else request.log.info({ code: problem.code }, problem.detail);
     return reply.code(problem.status).type('application/problem+json').send(problem);
   });
