@@ -187,7 +187,10 @@ export function createImagesService({ repository, pool, store }: ImagesServiceDe
   async function records(repo: ImagesRepository, rows: ImageRow[]): Promise<ImageRecord[]> {
     const ids = rows.map((r) => r.id);
     if (ids.length === 0) return [];
-    const [names, digests, layers] = await Promise.all([repo.namesOf(ids), repo.digestsOf(ids), repo.layersOf(ids)]);
+    // One after another: `repo` may be bound to a single transaction client, which runs one query at a time.
+    const names = await repo.namesOf(ids);
+    const digests = await repo.digestsOf(ids);
+    const layers = await repo.layersOf(ids);
     return rows.map((row) => ({
       id: row.id,
       names: names.get(row.id) ?? [],
