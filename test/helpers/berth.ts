@@ -7,8 +7,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { loadConfig, type Config } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
 import { createApi, createCore, createWorker, openRedis } from '../../src/services.js';
 import { createTestDatabase } from './db.js';
 import { testRedisUrl, uniqueName } from './env.js';
@@ -20,11 +22,19 @@ export interface TestBerth {
   url: string;
   config: Config;
   dataDir: string;
+  /** Every log line written so far (only when started with `captureLogs`). */
+  logs: string[];
   close(): Promise<void>;
 }
 
+/** Options of startBerth beyond its environment. */
+export interface StartBerthOptions {
+  /** Log at debug level into `logs` instead of staying silent. */
+  captureLogs?: boolean;
+}
+
 /** Starts a berth; `env` adds or overrides environment variables of its configuration. */
-export async function startBerth(env: Record<string, string> = {}): Promise<TestBerth> {
+export async function startBerth(env: Record<string, string> = {}, options: StartBerthOptions = {}): Promise<TestBerth> {
   const db = await createTestDatabase('berth');
   const dataDir = await mkdtemp(path.join(tmpdir(), 'berth-test-'));
   const config = loadConfig({
@@ -35,10 +45,17 @@ export async function startBerth(env: Record<string, string> = {}): Promise<Test
     BERTH_QUEUE_PREFIX: uniqueName('q'),
     BERTH_SECRET: 'test-secret',
     BERTH_PULL_ATTEMPTS: '2',
-    LOG_LEVEL: process.env.BERTH_TEST_LOG ?? 'silent',
+    LOG_LEVEL: options.captureLogs ? 'debug' : (process.env.BERTH_TEST_LOG ?? 'silent'),
     ...env,
   });
-  const log = pino({ level: config.logLevel });
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      logs.push(chunk.toString('utf8'));
+      done();
+    },
+  });
+  const log = options.captureLogs ? createLogger(config.logLevel, 'berth-test', sink) : pino({ level: config.logLevel });
   const core = await createCore(config, db.pool);
   const workerRedis = openRedis(testRedisUrl(), 'worker');
   const worker = createWorker(config, core, workerRedis, log);
@@ -50,6 +67,7 @@ export async function startBerth(env: Record<string, string> = {}): Promise<Test
     url,
     config,
     dataDir,
+    logs,
     async close() {
       await app.close();
       await worker.close();
