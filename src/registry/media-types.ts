@@ -32,6 +32,8 @@ export const DOCKER_MANIFEST_LIST = 'application/vnd.docker.distribution.manifes
 export const DOCKER_CONFIG = 'application/vnd.docker.container.image.v1+json';
 /** Docker layer, gzip-compressed tar. */
 export const DOCKER_LAYER_GZIP = 'application/vnd.docker.image.rootfs.diff.tar.gzip';
+/** Docker layer, uncompressed tar (rare, but written by some builders). */
+export const DOCKER_LAYER = 'application/vnd.docker.image.rootfs.diff.tar';
 /** Docker foreign layer (Windows base layers), served from `urls`, not from the registry. */
 export const DOCKER_FOREIGN_LAYER = 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip';
 /** Docker schema 1 manifest, unsigned (deprecated, refused). */
@@ -66,6 +68,7 @@ export function layerCompression(mediaType: string): 'gzip' | 'zstd' | 'none' | 
   switch (mediaType) {
     case OCI_LAYER:
     case OCI_LAYER_NONDISTRIBUTABLE:
+    case DOCKER_LAYER:
       return 'none';
     case OCI_LAYER_GZIP:
     case OCI_LAYER_NONDISTRIBUTABLE_GZIP:
