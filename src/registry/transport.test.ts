@@ -260,6 +260,18 @@ describe('retries', () => {
   });
 });
 
+describe('cancellation', () => {
+  it('stops waiting for a retry when the caller aborts, with the abort reason', async () => {
+    const s = await serve((req, res) => (req.url === '/v2/' ? json(res, 200, {}) : json(res, 503, {})));
+    const controller = new AbortController();
+    const started = Date.now();
+    const pending = transport({ retryBaseDelayMs: 5_000 }).request({ registry: s.host }, 'GET', '/v2/x/tags/list', { signal: controller.signal });
+    setTimeout(() => controller.abort(), 50);
+    await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+});
+
 describe('errors and redirects', () => {
   it.each<[number, unknown, string, boolean]>([
     [404, registryError('MANIFEST_UNKNOWN', 'manifest unknown'), 'MANIFEST_UNKNOWN', false],

@@ -25,9 +25,12 @@ export interface RegistryEndpoint {
   insecure?: boolean;
 }
 
-/** Per-registry TLS settings: extra CA certificates (PEM) added to the system roots, or no verification. */
+/** Per-registry TLS settings: extra CA certificates (PEM, added to the system roots), a client certificate, or no verification. */
 export interface TlsSettings {
   ca?: string[];
+  /** Client certificate and key (PEM), for registries that require mutual TLS (certs.d `*.cert`/`*.key`). */
+  cert?: string;
+  key?: string;
   rejectUnauthorized?: boolean;
 }
 
@@ -277,7 +280,12 @@ export class RegistryTransport {
         factory: (origin, opts) => {
           const tls = tlsFor?.(new URL(String(origin)).host);
           if (tls === undefined) return new Pool(origin, opts);
-          const connect = { ...(tls.ca ? { ca: [...rootCertificates, ...tls.ca] } : {}), ...(tls.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: tls.rejectUnauthorized }) };
+          // Node's `ca` replaces the default roots; containers/image adds certs.d CAs to the system pool.
+          const connect = {
+            ...(tls.ca ? { ca: [...rootCertificates, ...tls.ca] } : {}),
+            ...(tls.cert !== undefined && tls.key !== undefined ? { cert: tls.cert, key: tls.key } : {}),
+            ...(tls.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: tls.rejectUnauthorized }),
+          };
           return new Pool(origin, { ...(opts as Pool.Options), connect });
         },
       });
@@ -297,7 +305,10 @@ export class RegistryTransport {
       pending = this.#ping(endpoint.registry, base, options.signal);
       this.#challenges.set(base.href, pending);
       // Failures are not cached: the next request pings again.
-      pending.catch(() => this.#challenges.delete(base.href));
+      const mine = pending;
+      mine.catch(() => {
+        if (this.#challenges.get(base.href) === mine) this.#challenges.delete(base.href);
+      });
     }
     return pending;
   }
@@ -323,7 +334,7 @@ export class RegistryTransport {
   async request(endpoint: RegistryEndpoint, method: 'GET' | 'HEAD', path: string, options: RegistryRequestOptions = {}): Promise<RegistryResponse> {
     const base = this.baseUrl(endpoint);
     const what = options.what ?? `${method} ${path}`;
-    let auth = await this.#authorization(endpoint, false, options.signal);
+    let auth = await this.#authorization(endpoint, false);
     let url = new URL(path, base);
     let authRetried = false;
     for (let hops = 0; ; ) {
@@ -349,7 +360,7 @@ export class RegistryTransport {
         // The endpoint may challenge where /v2/ did not, or our cached token may have expired early.
         const challenges = parseWwwAuthenticate(res.headers['www-authenticate']);
         if (challenges.length > 0) this.#challenges.set(base.href, Promise.resolve({ status, challenges }));
-        const next = await this.#authorization(endpoint, true, options.signal);
+        const next = await this.#authorization(endpoint, true);
         if (next !== undefined && next !== auth) {
           auth = next;
           continue;
@@ -372,19 +383,20 @@ export class RegistryTransport {
   }
 
   /** The Authorization header for an endpoint, or undefined to go anonymous. */
-  async #authorization(endpoint: RegistryEndpoint, fresh: boolean, signal: AbortSignal | undefined): Promise<string | undefined> {
+  async #authorization(endpoint: RegistryEndpoint, fresh: boolean): Promise<string | undefined> {
     const creds = endpoint.credentials;
     // A CRI registry_token is already a bearer token for this registry: no handshake.
     if (creds !== undefined && 'registryToken' in creds) return `Bearer ${creds.registryToken}`;
-    const { challenges } = await this.ping(endpoint, { signal });
+    // Ping and token fetches are shared by concurrent requests, so one caller's abort must not fail them all.
+    const { challenges } = await this.ping(endpoint);
     const bearer = challenges.find((c) => c.scheme === 'bearer');
-    if (bearer !== undefined) return `Bearer ${await this.#bearerToken(endpoint, bearer, fresh, signal)}`;
+    if (bearer !== undefined) return `Bearer ${await this.#bearerToken(endpoint, bearer, fresh)}`;
     const basic = challenges.find((c) => c.scheme === 'basic');
     if (basic !== undefined && creds !== undefined && 'username' in creds) return basicAuthorization(creds.username, creds.password);
     return undefined;
   }
 
-  #bearerToken(endpoint: RegistryEndpoint, challenge: Challenge, fresh: boolean, signal: AbortSignal | undefined): Promise<string> {
+  #bearerToken(endpoint: RegistryEndpoint, challenge: Challenge, fresh: boolean): Promise<string> {
     const scope = endpoint.repository === undefined ? '' : `repository:${endpoint.repository}:pull`;
     const key = TokenCache.key(endpoint.registry, scope, credentialsFingerprint(endpoint.credentials));
     if (fresh) this.#tokens.delete(key);
@@ -393,13 +405,13 @@ export class RegistryTransport {
     // Concurrent requests of one pull share a single token fetch.
     let pending = this.#pendingTokens.get(key);
     if (pending === undefined) {
-      pending = this.#fetchToken(endpoint, challenge, scope, key, signal).finally(() => this.#pendingTokens.delete(key));
+      pending = this.#fetchToken(endpoint, challenge, scope, key).finally(() => this.#pendingTokens.delete(key));
       this.#pendingTokens.set(key, pending);
     }
     return pending;
   }
 
-  async #fetchToken(endpoint: RegistryEndpoint, challenge: Challenge, scope: string, key: string, signal: AbortSignal | undefined): Promise<string> {
+  async #fetchToken(endpoint: RegistryEndpoint, challenge: Challenge, scope: string, key: string): Promise<string> {
     const { registry, credentials: creds } = endpoint;
     const realm = challenge.params.realm;
     let url: URL;
@@ -421,12 +433,12 @@ export class RegistryTransport {
       if (service !== undefined) form.set('service', service);
       if (scope !== '') form.set('scope', scope);
       headers['content-type'] = 'application/x-www-form-urlencoded';
-      res = await this.#send({ registry, url, method: 'POST', headers, body: form.toString(), signal, what, retry: true });
+      res = await this.#send({ registry, url, method: 'POST', headers, body: form.toString(), what, retry: true });
     } else {
       if (service !== undefined) url.searchParams.set('service', service);
       if (scope !== '') url.searchParams.append('scope', scope);
       if (creds !== undefined && 'username' in creds) headers.authorization = basicAuthorization(creds.username, creds.password);
-      res = await this.#send({ registry, url, method: 'GET', headers, signal, what, retry: true });
+      res = await this.#send({ registry, url, method: 'GET', headers, what, retry: true });
     }
     const body = await readCapped(res.body, TOKEN_BODY_CAP);
     if (res.statusCode !== 200) {
