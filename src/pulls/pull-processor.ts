@@ -4,18 +4,17 @@
  * transaction. Temporary failures are retried by BullMQ; permanent ones end the pull at once.
  */
 import { UnrecoverableError, type Job } from 'bullmq';
-import { AppError } from '../errors.js';
-import { RegistryError } from '../registry/errors.js';
 import { formatName, formatReference } from '../registry/reference.js';
-import { parsePlatform, type Platform } from '../registry/platform.js';
+import { parsePlatform } from '../registry/platform.js';
 import type { Credentials } from '../registry/credentials.js';
 import type { Descriptor, RegistryClient, ResolvedImage } from '../registry/index.js';
+import { errorSummary, isTemporary, PullFailedError, resolveFromSources } from './resolve-sources.js';
 import type { ContentStore } from '../store/content-store.js';
 import type { ImagesService } from '../images/images-service.js';
 import { mapLimit } from '../util/map-limit.js';
 import type { SecretBox } from './job-secrets.js';
-import type { PlannedCandidate, PlannedSource, PlanPull } from './pull-plan.js';
-import type { PullAttempt, PullError, PullProgress, PullRow, PullsRepository } from './pulls-repository.js';
+import type { PlannedSource, PlanPull } from './pull-plan.js';
+import type { PullError, PullProgress, PullRow, PullsRepository } from './pulls-repository.js';
 import type { PullJobData } from './pull-queue.js';
 
 /** What the processor needs, and nothing more. */
@@ -32,83 +31,9 @@ export interface PullProcessorDeps {
   progressIntervalMs?: number;
 }
 
-/** A failure that ends the pull with every source tried listed. */
-export class PullFailedError extends AppError {
-  override readonly name = 'PullFailedError';
-  constructor(
-    code: string,
-    message: string,
-    readonly attempts: PullAttempt[],
-    readonly temporary: boolean,
-  ) {
-    super(code, message, 502, { attempts });
-  }
-}
-
-function errorSummary(err: unknown): { code: string; message: string } {
-  if (err instanceof RegistryError || err instanceof AppError) return { code: err.code, message: err.message };
-  return { code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) };
-}
-
-function isTemporary(err: unknown): boolean {
-  if (err instanceof PullFailedError) return err.temporary;
-  if (err instanceof RegistryError) return err.temporary;
-  if (err instanceof AppError) return err.code === 'BLOB_VANISHED' || err.code === 'DIGEST_MISMATCH' || err.code === 'SIZE_MISMATCH';
-  // Unknown faults (Postgres or the disk hiccuping) are worth another try.
-  return true;
-}
-
-/**
- * The message of a pull that nowhere succeeded: the primary's error first, then the mirrors', in the
- * spirit of containers/image's "(Mirrors also failed: …)".
- */
-export function describeFailure(attempts: PullAttempt[], sources: PlannedSource[]): string {
-  const primaryIndex = sources.findIndex((s) => !s.mirror);
-  const primary = attempts[primaryIndex] ?? attempts[attempts.length - 1];
-  if (!primary) return 'no source to pull from';
-  const mirrors = attempts.filter((a) => a !== primary);
-  const head = `${primary.source}: ${primary.error.message}`;
-  if (mirrors.length === 0) return head;
-  return `${head} (Mirrors also failed: [${mirrors.map((m) => `${m.source}: ${m.error.message}`).join(', ')}])`;
-}
-
 /** Builds the BullMQ processor function for pull jobs. */
 export function createPullProcessor(deps: PullProcessorDeps) {
   const interval = deps.progressIntervalMs ?? 300;
-
-  async function resolveFromSources(
-    candidates: PlannedCandidate[],
-    platform: Platform,
-  ): Promise<{ candidate: PlannedCandidate; source: PlannedSource; resolved: ResolvedImage }> {
-    const attempts: PullAttempt[] = [];
-    let last: PullFailedError | undefined;
-    for (const candidate of candidates) {
-      const candidateAttempts: PullAttempt[] = [];
-      let temporary = false;
-      for (const source of candidate.sources) {
-        try {
-          const resolved = await deps.registry.resolveImage(source.target, source.reference, platform);
-          return { candidate, source, resolved };
-        } catch (err) {
-          candidateAttempts.push({ source: source.display, error: errorSummary(err) });
-          if (!source.mirror) temporary = isTemporary(err);
-        }
-      }
-      attempts.push(...candidateAttempts);
-      const primaryError = candidateAttempts[candidate.sources.findIndex((s) => !s.mirror)] ?? candidateAttempts.at(-1);
-      last = new PullFailedError(
-        primaryError?.error.code ?? 'PULL_FAILED',
-        describeFailure(candidateAttempts, candidate.sources),
-        candidateAttempts,
-        temporary,
-      );
-    }
-    if (!last) throw new PullFailedError('PULL_FAILED', 'no source to pull from', [], false);
-    if (candidates.length === 1) throw last;
-    // A short name tried in several registries: say so, as podman does, and list every attempt.
-    const names = candidates.map((c) => formatName(c.name)).join(', ');
-    throw new PullFailedError(last.code, `no candidate of ${names} could be pulled: ${attempts.map((a) => `${a.source}: ${a.error.message}`).join('; ')}`, attempts, last.temporary);
-  }
 
   async function storeBlobs(
     pull: PullRow,
@@ -153,7 +78,7 @@ export function createPullProcessor(deps: PullProcessorDeps) {
   async function run(pull: PullRow, credentials: Credentials | undefined): Promise<void> {
     const platform = parsePlatform(pull.platform);
     const candidates = await deps.planPull(pull.image, credentials);
-    const { candidate, source, resolved } = await resolveFromSources(candidates, platform);
+    const { candidate, source, resolved } = await resolveFromSources(deps.registry, candidates, platform);
     const layersSize = resolved.layers.reduce((sum, l) => sum + l.size, 0);
     const progress: PullProgress = {
       bytesDone: 0,
