@@ -50,6 +50,7 @@ describe('pulling an image', () => {
       names: [`${registry.host}/multi/platform:1`],
       os: 'linux',
       architecture: 'arm64',
+      variant: 'v8', // as the index declares it, the way `docker inspect` shows it
       size: arm64.configSize + arm64.layersSize,
       manifestDigest: arm64.manifestDigest,
       layers: arm64.layers.map((l) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType })),

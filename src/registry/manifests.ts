@@ -252,6 +252,7 @@ export async function resolveImage(
   const top = await fetchManifest(transport, target, reference, options);
   let image = top;
   let indexPlatform: Platform | undefined;
+  let declaredVariant: string | undefined;
   if (top.kind === 'index') {
     const child = selectPlatform(top.manifest, platform);
     image = await fetchManifest(transport, target, child.digest, options);
@@ -259,6 +260,7 @@ export async function resolveImage(
       throw new RegistryError('SIZE_MISMATCH', `manifest ${child.digest} of ${target.repository} has ${image.size} bytes, the index says ${child.size}`, { registry: target.registry });
     }
     indexPlatform = child.platform === undefined ? undefined : normalizePlatform(child.platform);
+    declaredVariant = child.platform?.variant;
   }
   if (image.kind !== 'image') {
     throw invalidManifest(`manifest ${image.digest} of ${target.repository}`, 'an index entry is itself an index; nested indexes are not supported', target.registry);
@@ -284,6 +286,16 @@ export async function resolveImage(
     config,
     configBytes,
     layers: manifest.layers,
-    platform: configPlatform(config) ?? indexPlatform ?? normalizePlatform(platform),
+    platform: withDeclaredVariant(configPlatform(config) ?? indexPlatform ?? normalizePlatform(platform), config.variant, declaredVariant),
   };
+}
+
+/**
+ * Normalizing drops a variant that is the architecture's default (arm64/v8) so that matching works
+ * as containerd's; the image record keeps the variant the image declares, as `docker inspect` shows it.
+ */
+function withDeclaredVariant(platform: Platform, ...declared: unknown[]): Platform {
+  if (platform.variant) return platform;
+  const variant = declared.find((v): v is string => typeof v === 'string' && v !== '');
+  return variant ? { ...platform, variant: variant.toLowerCase() } : platform;
 }
