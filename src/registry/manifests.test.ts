@@ -214,7 +214,8 @@ describe('resolveImage', () => {
     expect(r.configDescriptor.digest).toBe(sha256(config));
     expect(r.configBytes.equals(config)).toBe(true);
     expect(r.config).toMatchObject({ architecture: 'arm64' });
-    expect(r.platform).toEqual({ os: 'linux', architecture: 'arm64' });
+    // The config declares arm64 v8: the default variant is dropped for matching but kept in the record.
+    expect(r.platform).toEqual({ os: 'linux', architecture: 'arm64', variant: 'v8' });
     expect(r.topBytes.equals(top)).toBe(true);
   });
 
@@ -222,7 +223,7 @@ describe('resolveImage', () => {
     const { t, target } = await fakeRegistry({ 'manifests/one': { headers: ociHeaders, body: manifest }, [`blobs/${sha256(config)}`]: { body: config } });
     const r = await resolveImage(t, target, 'one', { os: 'linux', architecture: 'amd64' });
     expect([r.topDigest, r.manifestDigest]).toEqual([sha256(manifest), sha256(manifest)]);
-    expect(r.platform).toEqual({ os: 'linux', architecture: 'arm64' });
+    expect(r.platform).toEqual({ os: 'linux', architecture: 'arm64', variant: 'v8' });
   });
 
   it('refuses a child whose size disagrees with the index, a nested index, and a corrupt config', async () => {
