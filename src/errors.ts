@@ -102,7 +102,8 @@ export function isDependencyDown(err: unknown): boolean {
   if (typeof code === 'string' && UNAVAILABLE_NET_CODES.has(code)) return true;
   // pg: 57P01 admin shutdown, 57P03 cannot connect now, 08xxx connection exceptions.
   if (typeof code === 'string' && (code.startsWith('08') || code === '57P01' || code === '57P03')) return true;
-  return /Connection terminated|connect ECONNREFUSED|Connection is closed|MaxRetriesPerRequest|timeout exceeded when trying to connect/i.test(
+  // ioredis with the offline queue off fails fast with "Stream isn't writeable…".
+  return /Connection terminated|connect ECONNREFUSED|Connection is closed|MaxRetriesPerRequest|timeout exceeded when trying to connect|Stream isn't writeable|enableOfflineQueue/i.test(
     err.message,
   );
 }

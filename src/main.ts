@@ -7,7 +7,7 @@ import { createLogger } from './logger.js';
 import { startEmbeddedPostgres } from './runtime/embedded-postgres.js';
 import { runProcess } from './runtime/process.js';
 import { ensureRedis } from './runtime/redis.js';
-import { createApi, createCore, createWorker, openDatabase, openRedis } from './services.js';
+import { closeWorker, createApi, createCore, createWorker, openDatabase, openRedis } from './services.js';
 
 runProcess('berth', async (onShutdown) => {
   const config = loadConfig();
@@ -23,12 +23,12 @@ runProcess('berth', async (onShutdown) => {
   onShutdown(() => pool.end());
   const core = await createCore(config, pool);
 
-  const workerRedis = openRedis(redis.url, 'worker');
+  const workerRedis = openRedis(redis.url, 'worker', log);
   onShutdown(() => workerRedis.quit());
   const worker = createWorker(config, core, workerRedis, log);
-  onShutdown(() => worker.close());
+  onShutdown(() => closeWorker(worker, workerRedis));
 
-  const apiRedis = openRedis(redis.url, 'api');
+  const apiRedis = openRedis(redis.url, 'api', log);
   onShutdown(() => apiRedis.quit());
   const app = await createApi(config, core, pool, apiRedis, log);
   onShutdown(() => app.close());

@@ -23,6 +23,8 @@ import { createPullsRepository } from './pulls/pulls-repository.js';
 import { createPullsService } from './pulls/pulls-service.js';
 import { loadSecret } from './runtime/secret-key.js';
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
+
 /** Connects to Postgres (search_path = the configured schema) and applies pending migrations. */
 export async function openDatabase(config: Config, url: string): Promise<pg.Pool> {
   const pool = await createPool({ connectionString: url, schema: config.databaseSchema });
@@ -34,10 +36,21 @@ export async function openDatabase(config: Config, url: string): Promise<pg.Pool
  * A Redis connection for BullMQ. Workers block on Redis and must retry forever (BullMQ requires
  * maxRetriesPerRequest: null); the API's connection fails fast so that a request gets a 503.
  */
-export function openRedis(url: string, role: 'api' | 'worker'): Redis {
-  return role === 'worker'
-    ? new Redis(url, { maxRetriesPerRequest: null })
-    : new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 });
+export function openRedis(url: string, role: 'api' | 'worker', log?: Pick<Logger, 'warn'>): Redis {
+  const redis =
+    role === 'worker'
+      ? new Redis(url, { maxRetriesPerRequest: null })
+      : new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 });
+  // ioredis reconnects by itself; without a listener every failed attempt would be an unhandled error.
+  let reported = false;
+  redis.on('error', (err: Error) => {
+    if (!reported) log?.warn({ err: err.message }, `Redis connection (${role}) failed; reconnecting`);
+    reported = true;
+  });
+  redis.on('ready', () => {
+    reported = false;
+  });
+  return redis;
 }
 
 /** The pieces both the API and the worker use. */
@@ -72,7 +85,9 @@ export async function createApi(config: Config, core: Core, pool: pg.Pool, redis
     ],
   });
   app.addHook('onClose', async () => {
-    await queue.close();
+    // With Redis gone a graceful close waits for it forever; give up after a few seconds.
+    const closed = await Promise.race([queue.close().then(() => true), sleep(3000).then(() => false)]);
+    if (!closed) await queue.disconnect().catch(() => undefined);
   });
   return app;
 }
@@ -98,4 +113,16 @@ export function createWorker(config: Config, core: Core, redis: Redis, logger: L
   worker.on('error', (err) => logger.error({ err }, 'pull worker error'));
   worker.on('closed', () => registry.close());
   return worker;
+}
+
+/**
+ * Closes a worker, waiting for its running jobs; when Redis is gone that wait never ends, so after
+ * `graceMs` the worker's connection is cut instead (its jobs go back to the queue as stalled).
+ */
+export async function closeWorker(worker: Worker, redis: Redis, graceMs = 5000): Promise<void> {
+  const closed = await Promise.race([worker.close().then(() => true), sleep(graceMs).then(() => false)]);
+  if (!closed) {
+    redis.disconnect();
+    await Promise.race([worker.close(true), sleep(1000)]).catch(() => undefined);
+  }
 }

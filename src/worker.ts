@@ -2,7 +2,7 @@
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { runProcess } from './runtime/process.js';
-import { createCore, createWorker, openDatabase, openRedis } from './services.js';
+import { closeWorker, createCore, createWorker, openDatabase, openRedis } from './services.js';
 
 runProcess('berth worker', async (onShutdown) => {
   const config = loadConfig();
@@ -11,10 +11,10 @@ runProcess('berth worker', async (onShutdown) => {
   const pool = await openDatabase(config, config.databaseUrl);
   onShutdown(() => pool.end());
   const core = await createCore(config, pool);
-  const redis = openRedis(config.redisUrl ?? 'redis://127.0.0.1:6379', 'worker');
+  const redis = openRedis(config.redisUrl ?? 'redis://127.0.0.1:6379', 'worker', log);
   onShutdown(() => redis.quit());
   const worker = createWorker(config, core, redis, log);
-  onShutdown(() => worker.close());
+  onShutdown(() => closeWorker(worker, redis));
   log.info({ concurrency: config.pullConcurrency }, 'berth worker is taking pull jobs');
   return log;
 });

@@ -5,6 +5,16 @@
 import type { Logger } from 'pino';
 import { ConfigError } from '../config.js';
 
+const CLOSE_TIMEOUT_MS = 10_000;
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`gave up after ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 /** Something to close at shutdown. */
 export type Closer = () => Promise<unknown> | unknown;
 
@@ -19,7 +29,9 @@ export function runProcess(name: string, main: (onShutdown: (closer: Closer) => 
     stopping = true;
     for (const close of closers.reverse()) {
       try {
-        await close();
+        // A closer waiting on a dependency that is gone (a worker on a dead Redis) must not hold
+        // the process forever: the orchestrator would SIGKILL it and skip the closers after it.
+        await withTimeout(Promise.resolve(close()), CLOSE_TIMEOUT_MS);
       } catch (err) {
         log?.warn({ err }, 'error while shutting down');
       }

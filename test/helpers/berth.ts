@@ -11,7 +11,9 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
-import { createApi, createCore, createWorker, openRedis } from '../../src/services.js';
+import { closeWorker, createApi, createCore, createWorker, openRedis } from '../../src/services.js';
+import { migrate } from '../../src/db/migrate.js';
+import { createPool } from '../../src/db/pool.js';
 import { createTestDatabase } from './db.js';
 import { testRedisUrl, uniqueName } from './env.js';
 
@@ -35,7 +37,8 @@ export interface StartBerthOptions {
 
 /** Starts a berth; `env` adds or overrides environment variables of its configuration. */
 export async function startBerth(env: Record<string, string> = {}, options: StartBerthOptions = {}): Promise<TestBerth> {
-  const db = await createTestDatabase('berth');
+  // A test that stops its own Postgres passes DATABASE_URL; the rest share this run's database.
+  const db = env.DATABASE_URL ? await ownDatabase(env.DATABASE_URL) : await createTestDatabase('berth');
   const dataDir = await mkdtemp(path.join(tmpdir(), 'berth-test-'));
   const config = loadConfig({
     BERTH_DATA_DIR: dataDir,
@@ -57,9 +60,10 @@ export async function startBerth(env: Record<string, string> = {}, options: Star
   });
   const log = options.captureLogs ? createLogger(config.logLevel, 'berth-test', sink) : pino({ level: config.logLevel });
   const core = await createCore(config, db.pool);
-  const workerRedis = openRedis(testRedisUrl(), 'worker');
+  const redisUrl = config.redisUrl ?? testRedisUrl();
+  const workerRedis = openRedis(redisUrl, 'worker');
   const worker = createWorker(config, core, workerRedis, log);
-  const apiRedis = openRedis(testRedisUrl(), 'api');
+  const apiRedis = openRedis(redisUrl, 'api');
   const app = await createApi(config, core, db.pool, apiRedis, log);
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
   return {
@@ -70,10 +74,18 @@ export async function startBerth(env: Record<string, string> = {}, options: Star
     logs,
     async close() {
       await app.close();
-      await worker.close();
-      await Promise.all([apiRedis.quit(), workerRedis.quit()]);
+      await closeWorker(worker, workerRedis, 2000);
+      apiRedis.disconnect();
+      workerRedis.disconnect();
       await db.close();
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** A migrated `public` schema on a database of the test's own (left in place: the test owns the server). */
+async function ownDatabase(url: string): Promise<{ pool: import('pg').Pool; schema: string; url: string; close(): Promise<void> }> {
+  const pool = await createPool({ connectionString: url, schema: 'public' });
+  await migrate(pool);
+  return { pool, schema: 'public', url, close: () => pool.end().catch(() => undefined) };
 }
