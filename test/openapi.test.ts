@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { buildApp } from '../src/app.js';
 import { renderOpenApiYaml } from '../scripts/openapi-document.js';
 
 describe('openapi.yaml', () => {
@@ -22,5 +23,25 @@ describe('openapi.yaml', () => {
       expect(op.tags?.length, op.where).toBeGreaterThan(0);
       expect(Object.keys(op.responses ?? {}).length, op.where).toBeGreaterThan(0);
     }
+  });
+});
+
+describe('Swagger UI', () => {
+  it('is served at /docs', async () => {
+    const unused = (): never => {
+      throw new Error('unused');
+    };
+    const app = await buildApp({
+      images: { get: unused, list: unused, remove: unused },
+      pulls: { create: unused, get: unused, wait: unused, list: unused },
+      checks: [],
+      maxWaitSeconds: 1,
+    });
+    const page = await app.inject({ method: 'GET', url: '/docs/' });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toContain('text/html');
+    const json = await app.inject({ method: 'GET', url: '/docs/json' });
+    expect(JSON.parse(json.body)).toMatchObject({ openapi: '3.1.0', info: { title: 'berth' } });
+    await app.close();
   });
 });

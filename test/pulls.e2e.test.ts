@@ -143,8 +143,13 @@ describe('listing', () => {
 
 describe('deleting', () => {
   it('keeps a shared layer until its last image is gone, and leaves no orphan blobs', async () => {
-    await pullAndWait(berth.url, { image: `${registry.host}/shared/two:1` });
     const shared = fixtures.sharedLayer.digest;
+    registry.clearRequestLog();
+    await pullAndWait(berth.url, { image: `${registry.host}/shared/two:1` });
+    // shared/one (pulled earlier) brought the shared layer: it is not downloaded again.
+    const blobGets = registry.requestLog().filter((r) => r.method === 'GET' && r.path.includes('/blobs/'));
+    expect(blobGets.some((r) => r.path.endsWith(shared))).toBe(false);
+    expect(blobGets.some((r) => r.path.endsWith(fixtures.sharedTwo.layers[1]!.digest))).toBe(true);
 
     const byName = await api(berth.url, 'DELETE', `/v1/images/${registry.host}/shared/one:1`);
     expect(byName.status).toBe(200);
