@@ -84,7 +84,7 @@ function decodeCursor(cursor: string): { createdAt: string; id: string } {
 /** Builds the pulls service. */
 export function createPullsService(deps: PullsServiceDeps) {
   const normalize = deps.normalizeReference ?? ((image: string) => formatReference(parseReference(image)));
-  const pollMs = deps.pollIntervalMs ?? 200;
+  const pollMs = deps.pollIntervalMs ?? 250;
 
   async function find(id: string): Promise<PullRow> {
     const row = UUID.test(id) ? await deps.repository.findById(id) : null;
@@ -95,8 +95,9 @@ export function createPullsService(deps: PullsServiceDeps) {
   async function waitFor(row: PullRow, seconds: number): Promise<PullRow> {
     const deadline = Date.now() + seconds * 1000;
     let current = row;
-    while (!ended(current.state) && Date.now() < deadline) {
-      await sleep(Math.min(pollMs, deadline - Date.now()));
+    // Short pulls (blobs already held) end within tens of milliseconds: look early, then back off.
+    for (let delay = 20; !ended(current.state) && Date.now() < deadline; delay = Math.min(delay * 2, pollMs)) {
+      await sleep(Math.min(delay, deadline - Date.now()));
       current = (await deps.repository.findById(current.id)) ?? current;
     }
     return current;
