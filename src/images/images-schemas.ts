@@ -3,6 +3,18 @@ import { Type } from 'typebox';
 
 const StringMap = Type.Record(Type.String(), Type.String());
 
+/** What an image runs with: the `config` section of its OCI/Docker config, summarized. */
+export const ConfigSummarySchema = Type.Object({
+  env: Type.Array(Type.String()),
+  cmd: Type.Array(Type.String()),
+  entrypoint: Type.Array(Type.String()),
+  workingDir: Type.String(),
+  user: Type.String(),
+  labels: StringMap,
+  exposedPorts: Type.Array(Type.String()),
+  volumes: Type.Array(Type.String()),
+});
+
 /** An image held by berth. */
 export const ImageSchema = Type.Object(
   {
@@ -15,16 +27,7 @@ export const ImageSchema = Type.Object(
     variant: Type.Optional(Type.String()),
     created: Type.Optional(Type.String({ format: 'date-time' })),
     layers: Type.Array(Type.Object({ digest: Type.String(), size: Type.Integer(), mediaType: Type.String() })),
-    config: Type.Object({
-      env: Type.Array(Type.String()),
-      cmd: Type.Array(Type.String()),
-      entrypoint: Type.Array(Type.String()),
-      workingDir: Type.String(),
-      user: Type.String(),
-      labels: StringMap,
-      exposedPorts: Type.Array(Type.String()),
-      volumes: Type.Array(Type.String()),
-    }),
+    config: ConfigSummarySchema,
     manifestDigest: Type.String(),
     manifestMediaType: Type.String(),
     pulledAt: Type.String({ format: 'date-time' }),
