@@ -21,6 +21,7 @@ import {
 } from '../src/registry/index.js';
 import { moveTag, pushSchema1, pushStandardFixtures, type StandardFixtures } from './helpers/fixtures.js';
 import { startRegistry, stopAll, type TestRegistry } from './helpers/registry-server.js';
+import { failure } from './helpers/registry-failure.js';
 
 const users = { alice: 'wonderland' };
 const alice = { username: 'alice', password: 'wonderland' };
@@ -64,16 +65,6 @@ async function sha256Of(body: Readable): Promise<{ digest: string; size: number;
   }
   const bytes = Buffer.concat(chunks);
   return { digest: `sha256:${hash.digest('hex')}`, size: bytes.length, bytes };
-}
-
-async function failure(p: Promise<unknown>): Promise<RegistryError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(RegistryError);
-    return err as RegistryError;
-  }
-  throw new Error('expected a failure');
 }
 
 describe('anonymous registry', () => {

@@ -9,6 +9,7 @@ import { RegistryError } from './errors.js';
 import type { Descriptor, RepositoryTarget } from './manifests.js';
 import { OCI_LAYER_GZIP } from './media-types.js';
 import { RegistryTransport } from './transport.js';
+import { failure } from '../../test/helpers/registry-failure.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -52,16 +53,6 @@ async function collect(body: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of body) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
-}
-
-async function failure(p: Promise<unknown>): Promise<RegistryError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(RegistryError);
-    return err as RegistryError;
-  }
-  throw new Error('expected a failure');
 }
 
 describe('fetchBlob', () => {

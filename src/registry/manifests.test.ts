@@ -10,6 +10,7 @@ import { RegistryError } from './errors.js';
 import { fetchManifest, resolveImage, selectPlatform, type Descriptor, type ImageIndex, type RepositoryTarget } from './manifests.js';
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST } from './media-types.js';
 import { RegistryTransport } from './transport.js';
+import { failure } from '../../test/helpers/registry-failure.js';
 
 type Route = { status?: number; headers?: OutgoingHttpHeaders; body: Buffer | string } | ((res: ServerResponse) => void);
 const sha256 = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -45,16 +46,6 @@ async function fakeRegistry(routes: Record<string, Route>): Promise<{ target: Re
   });
   transport = new RegistryTransport({ retryBaseDelayMs: 5 });
   return { target: { registry: `127.0.0.1:${(server.address() as AddressInfo).port}`, repository: 'repo' }, accepts, t: transport };
-}
-
-async function failure(p: Promise<unknown>): Promise<RegistryError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(RegistryError);
-    return err as RegistryError;
-  }
-  throw new Error('expected a failure');
 }
 
 const config = Buffer.from(JSON.stringify({ architecture: 'arm64', os: 'linux', variant: 'v8', rootfs: { type: 'layers', diff_ids: [] } }));

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RegistryError } from './errors.js';
 import { isLoopbackHost, parseRegistryErrors, RegistryTransport, retryAfterMs, type RegistryEndpoint, type RetryEvent } from './transport.js';
+import { failure } from '../../test/helpers/registry-failure.js';
 
 interface Seen {
   method: string;
@@ -65,16 +66,6 @@ function json(res: ServerResponse, status: number, body: unknown, headers: Recor
 }
 
 const registryError = (code: string, message: string) => ({ errors: [{ code, message, detail: null }] });
-
-async function failure(p: Promise<unknown>): Promise<RegistryError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(RegistryError);
-    return err as RegistryError;
-  }
-  throw new Error('expected a failure');
-}
 
 const text = async (t: RegistryTransport, endpoint: RegistryEndpoint, path: string): Promise<string> => {
   const res = await t.request(endpoint, 'GET', path);
