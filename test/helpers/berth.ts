@@ -33,6 +33,8 @@ export interface TestBerth {
 export interface StartBerthOptions {
   /** Log at debug level into `logs` instead of staying silent. */
   captureLogs?: boolean;
+  /** Run no worker: pulls are queued and never run (no registry is ever contacted). */
+  noWorker?: boolean;
 }
 
 /** Starts a berth; `env` adds or overrides environment variables of its configuration. */
@@ -62,7 +64,7 @@ export async function startBerth(env: Record<string, string> = {}, options: Star
   const core = await createCore(config, db.pool);
   const redisUrl = config.redisUrl ?? testRedisUrl();
   const workerRedis = openRedis(redisUrl, 'worker');
-  const worker = createWorker(config, core, workerRedis, log);
+  const worker = options.noWorker ? undefined : createWorker(config, core, workerRedis, log);
   const apiRedis = openRedis(redisUrl, 'api');
   const app = await createApi(config, core, db.pool, apiRedis, log);
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
@@ -74,7 +76,10 @@ export async function startBerth(env: Record<string, string> = {}, options: Star
     logs,
     async close() {
       await app.close();
-      await closeWorker(worker, workerRedis, 2000);
+      if (worker) await closeWorker(worker, workerRedis, 2000);
+      // Leave nothing of this berth in the shared Redis.
+      const keys = await apiRedis.keys(`${config.queuePrefix}:*`).catch(() => [] as string[]);
+      if (keys.length > 0) await apiRedis.del(...keys).catch(() => undefined);
       apiRedis.disconnect();
       workerRedis.disconnect();
       await db.close();
