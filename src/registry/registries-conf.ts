@@ -45,7 +45,7 @@ export interface ShortNameAlias {
 /** The effective configuration of a registries.conf file and its drop-ins. */
 export interface RegistriesConf {
   files: string[];
-  /** undefined when no file sets `unqualified-search-registries` (then short names cannot resolve). */
+  /** undefined when no file sets `unqualified-search-registries` (then short names mean docker.io). */
   unqualifiedSearchRegistries: string[] | undefined;
   unqualifiedSearchRegistriesOrigin: string | undefined;
   /** One entry per prefix, sorted by prefix, as sysregistriesv2 keeps them. */

@@ -116,12 +116,16 @@ describe('shortNameCandidates', () => {
     expect(names(conf, `hub-alpine@${DIGEST}`)).toEqual([`docker.io/library/alpine@${DIGEST}`]);
   });
 
-  it('fails when the search list is empty or unset, naming the file', () => {
+  it('fails when the search list is explicitly empty, naming the file', () => {
     const empty = parseRegistriesConf('unqualified-search-registries = []\n', '/etc/containers/registries.conf');
     const fail = () => shortNameCandidates(empty, 'alpine');
     expect(fail).toThrow(RegistryError);
     expect(fail).toThrow(/short name "alpine" cannot be resolved: .*unqualified-search-registries is empty in \/etc\/containers\/registries.conf; use a fully qualified name/);
-    expect(() => shortNameCandidates(parseRegistriesConf('', 'x.conf'), 'alpine')).toThrow(/empty in x\.conf/);
+  });
+
+  it('searches docker.io when a registries.conf does not set the list', () => {
+    expect(names(parseRegistriesConf('', 'x.conf'), 'alpine')).toEqual(['docker.io/library/alpine:latest']);
+    expect(describeConf(parseRegistriesConf('', 'x.conf'))).toMatchObject({ unqualifiedSearchRegistries: ['docker.io'] });
   });
 
   it('in enforcing mode fails on ambiguity, since berth cannot prompt', () => {

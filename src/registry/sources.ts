@@ -78,11 +78,20 @@ export function pullSources(conf: RegistriesConf | undefined, ref: ImageReferenc
   return { blocked: false, registryPrefix: entry.prefix, sources };
 }
 
+/** The search list when no file sets `unqualified-search-registries`: Docker's default registry. */
+export const DEFAULT_SEARCH_REGISTRIES: readonly string[] = Object.freeze(['docker.io']);
+
+/** The search list in effect: the configured one, or docker.io when none is configured. */
+export function effectiveSearchRegistries(conf: RegistriesConf | undefined): readonly string[] {
+  return conf?.unqualifiedSearchRegistries ?? DEFAULT_SEARCH_REGISTRIES;
+}
+
 /**
  * Fully qualified candidates for `input`. A name with an explicit domain is never searched. A short
  * name resolves through `[aliases]` first (tag or digest of the input kept), else through each
- * unqualified-search registry in order (docker.io adds `library/`). Without a registries.conf, short
- * names mean docker.io, as in Docker. berth has no TTY, so `short-name-mode = "enforcing"` with more
+ * unqualified-search registry in order (docker.io adds `library/`). Without a registries.conf, or with
+ * one that does not set the list, short names mean docker.io, as in Docker; only an explicitly empty
+ * list makes a short name an error. berth has no TTY, so `short-name-mode = "enforcing"` with more
  * than one search registry fails, as podman does without a terminal.
  */
 export function shortNameCandidates(conf: RegistriesConf | undefined, input: string): ShortNameCandidates {
@@ -98,7 +107,7 @@ export function shortNameCandidates(conf: RegistriesConf | undefined, input: str
   const alias = conf?.aliases.get(shortName);
   if (alias) return { candidates: [parseReference(alias.value + suffix)], alias: true };
 
-  const registries = conf ? (conf.unqualifiedSearchRegistries ?? []) : ['docker.io'];
+  const registries = effectiveSearchRegistries(conf);
   if (registries.length === 0) {
     const where = conf?.unqualifiedSearchRegistriesOrigin ?? conf?.files.join(', ');
     throw new RegistryError(
@@ -123,7 +132,7 @@ export function describeConf(conf: RegistriesConf | undefined): Record<string, u
   return {
     configured: true,
     files: conf.files,
-    unqualifiedSearchRegistries: conf.unqualifiedSearchRegistries ?? [],
+    unqualifiedSearchRegistries: [...effectiveSearchRegistries(conf)],
     shortNameMode: conf.shortNameMode,
     registries: conf.registries.map(({ prefix, location, insecure, blocked, mirrorByDigestOnly, mirrors }) => ({
       prefix,
