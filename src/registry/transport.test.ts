@@ -3,12 +3,16 @@
  * retries, error classification, redirects. Only faults a real registry cannot be made to show are
  * staged here; the happy paths are also proven against docker-registry in test/registry-client.test.ts.
  */
+import { execFile } from 'node:child_process';
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RegistryError } from './errors.js';
 import { isLoopbackHost, parseRegistryErrors, RegistryTransport, retryAfterMs, type RegistryEndpoint, type RetryEvent } from './transport.js';
 import { failure } from '../../test/helpers/registry-failure.js';
+import { testTls } from '../../test/helpers/tls.js';
 
 interface Seen {
   method: string;
@@ -321,6 +325,69 @@ describe('errors and redirects', () => {
       res.end();
     });
     expect((await failure(transport().request({ registry: s.host }, 'GET', '/v2/loop'))).code).toBe('PROTOCOL_ERROR');
+  });
+});
+
+/** An HTTPS server on 127.0.0.1 with the test CA's certificate, answering /v2/ and one tag list. */
+async function serveTls(): Promise<TestServer> {
+  const tls = await testTls();
+  const seen: Seen[] = [];
+  const server = createHttpsServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
+    seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: '' });
+    json(res, 200, req.url === '/v2/' ? {} : { name: 'a', tags: ['1'] });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const t: TestServer = {
+    host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    seen,
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+  servers.push(t);
+  return t;
+}
+
+/** A CA that signed nothing the test servers present. */
+async function foreignCa(): Promise<string> {
+  const { stdout } = await promisify(execFile)('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', '/dev/null',
+    '-days', '1', '-subj', '/CN=some other CA',
+  ]);
+  return stdout;
+}
+
+describe('insecure hosts (containers/image: HTTPS first, then plain HTTP)', () => {
+  it('falls back to plain HTTP when the host does not speak TLS', async () => {
+    const s = await serve((_req, res) => json(res, 200, { tags: [] }));
+    const t = transport();
+    await text(t, { registry: s.host, repository: 'a', insecure: true }, '/v2/a/tags/list');
+    expect(t.baseUrl({ registry: s.host, insecure: true }).href).toBe(`http://${s.host}/`);
+    expect(s.seen.map((r) => r.url)).toEqual(['/v2/', '/v2/a/tags/list']);
+  });
+
+  it('speaks TLS without verification to a host that serves it, and HTTPS only to a secure host', async () => {
+    const s = await serveTls();
+    const t = transport();
+    expect(await text(t, { registry: s.host, repository: 'a', insecure: true }, '/v2/a/tags/list')).toContain('"1"');
+    expect(t.baseUrl({ registry: s.host, insecure: true }).href).toBe(`https://${s.host}/`);
+    // The probe's answer is the ping: one /v2/ only.
+    expect(s.seen.map((r) => r.url)).toEqual(['/v2/', '/v2/a/tags/list']);
+    const err = await failure(text(t, { registry: s.host, repository: 'a', insecure: false }, '/v2/a/tags/list'));
+    expect(err.message).toMatch(/TLS verification of 127\.0\.0\.1:\d+ failed/);
+  });
+
+  it("verifies an insecure host against its own CA, and never downgrades past a certificate that CA rejects", async () => {
+    const s = await serveTls();
+    const { caCertPem } = await testTls();
+    const trusted = transport({ tlsOptionsFor: (host) => (host === s.host ? { ca: [caCertPem] } : undefined) });
+    expect(await text(trusted, { registry: s.host, repository: 'a', insecure: true }, '/v2/a/tags/list')).toContain('"1"');
+    const other = await foreignCa();
+    const wrong = transport({ tlsOptionsFor: () => ({ ca: [other] }) });
+    const err = await failure(text(wrong, { registry: s.host, repository: 'a', insecure: true }, '/v2/a/tags/list'));
+    expect(err.code).toBe('REGISTRY_UNAVAILABLE');
+    expect(err.message).toMatch(/TLS verification of 127\.0\.0\.1:\d+ failed/);
   });
 });
 

@@ -21,7 +21,11 @@ export interface RegistryEndpoint {
   /** Repository the request is about; the Bearer scope is `repository:NAME:pull`. */
   repository?: string;
   credentials?: Credentials;
-  /** Forces plain HTTP (true) or HTTPS (false) for this endpoint, overriding `isInsecure`. */
+  /**
+   * Overrides `isInsecure` for this endpoint. false: HTTPS with verification only. true: HTTPS
+   * without verification (unless the host has its own CA), falling back to plain HTTP when the host
+   * does not speak TLS, as containers/image treats an insecure registry.
+   */
   insecure?: boolean;
 }
 
@@ -46,9 +50,15 @@ export interface RetryEvent {
 /** Options of RegistryTransport. */
 export interface RegistryTransportOptions {
   userAgent?: string;
-  /** Whether a host is spoken to over plain HTTP (default: loopback addresses and localhost). */
+  /**
+   * Whether a host may be spoken to over plain HTTP or unverified TLS (default: loopback addresses and
+   * localhost, as Docker allows). Such a host is tried over HTTPS first, then over plain HTTP.
+   */
   isInsecure?: (host: string) => boolean;
-  /** TLS settings per host[:port], e.g. a private registry's CA. */
+  /**
+   * TLS settings per host[:port], e.g. a private registry's CA. A host with its own CA is verified
+   * against it even when insecure: trust the operator gave for that host is not thrown away.
+   */
   tlsOptionsFor?: (host: string) => TlsSettings | undefined;
   /** Replaces the internal undici Agent (tests, proxies); not closed by close(). */
   dispatcher?: Dispatcher;
@@ -106,6 +116,8 @@ interface SendRequest {
   what: string;
   /** Safe to send again (idempotent and no body consumed yet). */
   retry: boolean;
+  /** TLS without verification (an insecure registry without a CA of its own). */
+  insecure: boolean;
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -192,6 +204,9 @@ const TEMPORARY_NET_CODES = new Set([
   'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED',
 ]);
 
+/** Node's codes for a certificate that fails verification (expired, unknown issuer, wrong name…). */
+const CERTIFICATE_CODE_RE = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/;
+
 function errorCode(err: unknown, depth = 0): string | undefined {
   if (depth > 4 || typeof err !== 'object' || err === null) return undefined;
   const e = err as { code?: unknown; cause?: unknown; errors?: unknown[] };
@@ -212,7 +227,7 @@ export function classifyNetworkError(err: unknown, registry: string, what: strin
   const temporary = TEMPORARY_NET_CODES.has(code);
   let why = `cannot reach ${host} (${code})`;
   if (code === 'ENOTFOUND') why = `the host name ${host} does not resolve`;
-  else if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/.test(code)) {
+  else if (CERTIFICATE_CODE_RE.test(code)) {
     why = `TLS verification of ${host} failed (${code}); configure the registry's CA or mark it insecure`;
   } else if (code === 'ERR_SSL_WRONG_VERSION_NUMBER') why = `TLS handshake with ${host} failed; is it plain HTTP? (${code})`;
   return new RegistryError('REGISTRY_UNAVAILABLE', `${what}: ${why}`, { registry, temporary, cause: err });
@@ -224,6 +239,24 @@ export function retryAfterMs(value: string | undefined, now: number = Date.now()
   if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000;
   const at = Date.parse(value);
   return Number.isFinite(at) ? Math.max(0, at - now) : undefined;
+}
+
+/** True when a TLS failure is about the certificate (so the server does speak TLS). */
+export function isCertificateError(err: unknown): boolean {
+  const cause = err instanceof RegistryError ? err.cause : err;
+  return CERTIFICATE_CODE_RE.test(errorCode(cause) ?? '');
+}
+
+/** TLS options of a connection to one origin: a host's CA (added to the system roots), client certificate, verification. */
+function connectOptions(tls: TlsSettings | undefined, insecure: boolean): Record<string, unknown> {
+  const ownCa = tls?.ca !== undefined && tls.ca.length > 0;
+  const rejectUnauthorized = tls?.rejectUnauthorized ?? (insecure ? ownCa : undefined);
+  return {
+    // Node's `ca` replaces the default roots; containers/image adds certs.d CAs to the system pool.
+    ...(ownCa ? { ca: [...rootCertificates, ...tls.ca!] } : {}),
+    ...(tls?.cert !== undefined && tls.key !== undefined ? { cert: tls.cert, key: tls.key } : {}),
+    ...(rejectUnauthorized === undefined ? {} : { rejectUnauthorized }),
+  };
 }
 
 /** Default for `isInsecure`: loopback (127.0.0.0/8, ::1) and localhost speak plain HTTP, as docker allows. */
@@ -248,6 +281,8 @@ export function headerValue(headers: Record<string, string | string[] | undefine
 /** HTTP client for the distribution API with auth, retries and error classification. */
 export class RegistryTransport {
   readonly #dispatcher: Dispatcher;
+  /** For insecure hosts: TLS verification off, unless the host has a CA of its own. */
+  readonly #insecureDispatcher: Dispatcher;
   readonly #ownsDispatcher: boolean;
   readonly #userAgent: string;
   readonly #isInsecure: (host: string) => boolean;
@@ -259,6 +294,9 @@ export class RegistryTransport {
   readonly #tokens: TokenCache;
   readonly #onRetry: ((e: RetryEvent) => void) | undefined;
   readonly #challenges = new Map<string, Promise<PingResult>>();
+  /** Insecure hosts: the base URL found by probing (https:// when the host speaks TLS, else http://). */
+  readonly #schemes = new Map<string, Promise<URL>>();
+  readonly #probed = new Map<string, URL>();
   readonly #pendingTokens = new Map<string, Promise<string>>();
 
   constructor(options: RegistryTransportOptions = {}) {
@@ -273,50 +311,90 @@ export class RegistryTransport {
     this.#onRetry = options.onRetry;
     this.#ownsDispatcher = options.dispatcher === undefined;
     const tlsFor = options.tlsOptionsFor;
-    this.#dispatcher =
-      options.dispatcher ??
+    // One pool per origin, so that each registry gets its own CA / verification settings.
+    const agent = (insecure: boolean): Agent =>
       new Agent({
-        // One pool per origin, so that each registry gets its own CA / verification settings.
         factory: (origin, opts) => {
-          const tls = tlsFor?.(new URL(String(origin)).host);
-          if (tls === undefined) return new Pool(origin, opts);
-          // Node's `ca` replaces the default roots; containers/image adds certs.d CAs to the system pool.
-          const connect = {
-            ...(tls.ca ? { ca: [...rootCertificates, ...tls.ca] } : {}),
-            ...(tls.cert !== undefined && tls.key !== undefined ? { cert: tls.cert, key: tls.key } : {}),
-            ...(tls.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: tls.rejectUnauthorized }),
-          };
-          return new Pool(origin, { ...(opts as Pool.Options), connect });
+          const connect = connectOptions(tlsFor?.(new URL(String(origin)).host), insecure);
+          return Object.keys(connect).length === 0 ? new Pool(origin, opts) : new Pool(origin, { ...(opts as Pool.Options), connect });
         },
       });
+    this.#dispatcher = options.dispatcher ?? agent(false);
+    this.#insecureDispatcher = options.dispatcher ?? agent(true);
   }
 
-  /** The base URL of a registry: http:// for insecure hosts, https:// otherwise. */
+  /**
+   * The base URL of a registry: https:// for secure hosts; for an insecure host, the scheme its probe
+   * found (http:// until it has been probed).
+   */
   baseUrl(endpoint: Pick<RegistryEndpoint, 'registry' | 'insecure'>): URL {
-    const insecure = endpoint.insecure ?? this.#isInsecure(endpoint.registry);
-    return new URL(`${insecure ? 'http' : 'https'}://${endpoint.registry}/`);
+    if (!this.#insecure(endpoint)) return new URL(`https://${endpoint.registry}/`);
+    return this.#probed.get(endpoint.registry) ?? new URL(`http://${endpoint.registry}/`);
   }
 
-  /** GET /v2/ without credentials: 200 means open, 401 carries the challenge. Cached per base URL unless `fresh`. */
-  ping(endpoint: Pick<RegistryEndpoint, 'registry' | 'insecure'>, options: { signal?: AbortSignal | undefined; fresh?: boolean } = {}): Promise<PingResult> {
-    const base = this.baseUrl(endpoint);
-    let pending = options.fresh ? undefined : this.#challenges.get(base.href);
+  #insecure(endpoint: Pick<RegistryEndpoint, 'registry' | 'insecure'>): boolean {
+    return endpoint.insecure ?? this.#isInsecure(endpoint.registry);
+  }
+
+  /**
+   * The base URL to use. An insecure host is probed once, as containers/image does: HTTPS first (an
+   * answer of any status means it speaks TLS), plain HTTP when the TLS handshake fails, except on a
+   * certificate its own CA rejects (that server speaks TLS; downgrading would defeat the CA).
+   */
+  async #base(endpoint: Pick<RegistryEndpoint, 'registry' | 'insecure'>): Promise<URL> {
+    if (!this.#insecure(endpoint)) return new URL(`https://${endpoint.registry}/`);
+    const { registry } = endpoint;
+    let pending = this.#schemes.get(registry);
     if (pending === undefined) {
-      pending = this.#ping(endpoint.registry, base, options.signal);
-      this.#challenges.set(base.href, pending);
-      // Failures are not cached: the next request pings again.
+      pending = this.#probe(registry).then((url) => {
+        this.#probed.set(registry, url);
+        return url;
+      });
+      this.#schemes.set(registry, pending);
       const mine = pending;
       mine.catch(() => {
-        if (this.#challenges.get(base.href) === mine) this.#challenges.delete(base.href);
+        if (this.#schemes.get(registry) === mine) this.#schemes.delete(registry);
       });
     }
     return pending;
   }
 
-  async #ping(registry: string, base: URL, signal: AbortSignal | undefined): Promise<PingResult> {
+  async #probe(registry: string): Promise<URL> {
+    const https = new URL(`https://${registry}/`);
+    try {
+      const result = await this.#ping(registry, https, undefined, { insecure: true, retry: false });
+      this.#challenges.set(https.href, Promise.resolve(result));
+      return https;
+    } catch (err) {
+      if (isCertificateError(err)) throw err;
+      // An HTTP status over TLS (a 404 at /v2/, say) still proves the host speaks TLS.
+      if (err instanceof RegistryError && err.status !== undefined) return https;
+      return new URL(`http://${registry}/`);
+    }
+  }
+
+  /** GET /v2/ without credentials: 200 means open, 401 carries the challenge. Cached per base URL unless `fresh`. */
+  async ping(endpoint: Pick<RegistryEndpoint, 'registry' | 'insecure'>, options: { signal?: AbortSignal | undefined; fresh?: boolean } = {}): Promise<PingResult> {
+    const base = await this.#base(endpoint);
+    let pending = options.fresh ? undefined : this.#challenges.get(base.href);
+    if (pending === undefined) {
+      pending = this.#ping(endpoint.registry, base, options.signal, { insecure: this.#insecure(endpoint), retry: true });
+      this.#challenges.set(base.href, pending);
+      // Failures are not cached: the next request pings again (and probes an insecure host again).
+      const mine = pending;
+      mine.catch(() => {
+        if (this.#challenges.get(base.href) === mine) this.#challenges.delete(base.href);
+        this.#schemes.delete(endpoint.registry);
+        this.#probed.delete(endpoint.registry);
+      });
+    }
+    return pending;
+  }
+
+  async #ping(registry: string, base: URL, signal: AbortSignal | undefined, opts: { insecure: boolean; retry: boolean }): Promise<PingResult> {
     const url = new URL('/v2/', base);
     const what = `ping of ${registry}`;
-    const res = await this.#send({ registry, url, method: 'GET', headers: this.#headers(), signal, what, retry: true });
+    const res = await this.#send({ registry, url, method: 'GET', headers: this.#headers(), signal, what, ...opts });
     const apiVersion = headerValue(res.headers, 'docker-distribution-api-version');
     const body = await readCapped(res.body, ERROR_BODY_CAP);
     if (res.statusCode === 401 || (res.statusCode >= 200 && res.statusCode < 300)) {
@@ -332,7 +410,8 @@ export class RegistryTransport {
    * redirects, retries temporary failures; anything else throws a classified RegistryError.
    */
   async request(endpoint: RegistryEndpoint, method: 'GET' | 'HEAD', path: string, options: RegistryRequestOptions = {}): Promise<RegistryResponse> {
-    const base = this.baseUrl(endpoint);
+    const base = await this.#base(endpoint);
+    const insecure = this.#insecure(endpoint);
     const what = options.what ?? `${method} ${path}`;
     let auth = await this.#authorization(endpoint, false);
     let url = new URL(path, base);
@@ -344,7 +423,7 @@ export class RegistryTransport {
       if (options.range) headers.range = `bytes=${options.range.start}-${options.range.end ?? ''}`;
       // Authorization stays with the registry: a redirect to blob storage gets none (as docker and crane do).
       if (auth !== undefined && sameOrigin) headers.authorization = auth;
-      const res = await this.#send({ registry: endpoint.registry, url, method, headers, signal: options.signal, what, retry: true });
+      const res = await this.#send({ registry: endpoint.registry, url, method, headers, signal: options.signal, what, retry: true, insecure });
       const status = res.statusCode;
       if (status >= 200 && status < 300) return { status, headers: res.headers, body: res.body, url };
       const location = headerValue(res.headers, 'location');
@@ -375,7 +454,7 @@ export class RegistryTransport {
 
   /** Closes the internal connection pool (not an injected dispatcher). */
   async close(): Promise<void> {
-    if (this.#ownsDispatcher) await this.#dispatcher.close();
+    if (this.#ownsDispatcher) await Promise.all([this.#dispatcher.close(), this.#insecureDispatcher.close()]);
   }
 
   #headers(): Record<string, string> {
@@ -433,12 +512,12 @@ export class RegistryTransport {
       if (service !== undefined) form.set('service', service);
       if (scope !== '') form.set('scope', scope);
       headers['content-type'] = 'application/x-www-form-urlencoded';
-      res = await this.#send({ registry, url, method: 'POST', headers, body: form.toString(), what, retry: true });
+      res = await this.#send({ registry, url, method: 'POST', headers, body: form.toString(), what, retry: true, insecure: this.#insecure(endpoint) });
     } else {
       if (service !== undefined) url.searchParams.set('service', service);
       if (scope !== '') url.searchParams.append('scope', scope);
       if (creds !== undefined && 'username' in creds) headers.authorization = basicAuthorization(creds.username, creds.password);
-      res = await this.#send({ registry, url, method: 'GET', headers, what, retry: true });
+      res = await this.#send({ registry, url, method: 'GET', headers, what, retry: true, insecure: this.#insecure(endpoint) });
     }
     const body = await readCapped(res.body, TOKEN_BODY_CAP);
     if (res.statusCode !== 200) {
@@ -464,7 +543,7 @@ export class RegistryTransport {
       const canRetry = req.retry && attempt < this.#maxTries;
       let res: RawResponse;
       try {
-        res = await this.#dispatcher.request({
+        res = await (req.insecure ? this.#insecureDispatcher : this.#dispatcher).request({
           origin: req.url.origin,
           path: req.url.pathname + req.url.search,
           method: req.method as Dispatcher.HttpMethod,
