@@ -7,11 +7,14 @@ import { createLogger } from './logger.js';
 import { startEmbeddedPostgres } from './runtime/embedded-postgres.js';
 import { runProcess } from './runtime/process.js';
 import { ensureRedis } from './runtime/redis.js';
+import { loadRegistrySettings } from './registries/registry-settings.js';
 import { closeWorker, createApi, createCore, createWorker, openDatabase, openRedis } from './services.js';
 
 runProcess('berth', async (onShutdown) => {
   const config = loadConfig();
   const log = createLogger(config.logLevel, 'berth');
+  // Registry files first: a bad one stops start-up before any database is started.
+  const registrySettings = await loadRegistrySettings(config, log);
   const postgres = config.databaseUrl
     ? { url: config.databaseUrl, stop: async () => undefined }
     : await startEmbeddedPostgres({ dataDir: config.dataDir, log });
@@ -21,7 +24,7 @@ runProcess('berth', async (onShutdown) => {
 
   const pool = await openDatabase(config, postgres.url);
   onShutdown(() => pool.end());
-  const core = await createCore(config, pool);
+  const core = await createCore(config, pool, registrySettings);
 
   const workerRedis = openRedis(redis.url, 'worker', log);
   onShutdown(() => workerRedis.quit());

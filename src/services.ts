@@ -17,10 +17,12 @@ import { RegistryClient } from './registry/client.js';
 import { ContentStore } from './store/content-store.js';
 import { createSecretBox } from './pulls/job-secrets.js';
 import { createPullProcessor } from './pulls/pull-processor.js';
-import { directPlan } from './pulls/pull-plan.js';
 import { createPullQueue, pullEnqueuer, PULL_QUEUE_NAME, type PullJobData } from './pulls/pull-queue.js';
 import { createPullsRepository } from './pulls/pulls-repository.js';
 import { createPullsService } from './pulls/pulls-service.js';
+import { createPullPlanner } from './registries/pull-planner.js';
+import { loadRegistrySettings, type RegistrySettings } from './registries/registry-settings.js';
+import { shortNameCandidates } from './registry/sources.js';
 import { loadSecret } from './runtime/secret-key.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
@@ -53,14 +55,30 @@ export function openRedis(url: string, role: 'api' | 'worker', log?: Pick<Logger
   return redis;
 }
 
-/** The pieces both the API and the worker use. */
-export async function createCore(config: Config, pool: pg.Pool) {
+/**
+ * The pieces both the API and the worker use. `registrySettings` may be loaded earlier by the process
+ * (so that a bad registries.conf stops it before anything starts); otherwise they are loaded here.
+ */
+export async function createCore(config: Config, pool: pg.Pool, registrySettings?: RegistrySettings) {
+  const settings = registrySettings ?? (await loadRegistrySettings(config));
+  const planner = createPullPlanner(settings);
   const store = new ContentStore(path.join(config.dataDir, 'content'));
   await store.init();
-  const images = createImagesService({ repository: createImagesRepository(pool), store, pool });
+  const images = createImagesService({
+    repository: createImagesRepository(pool),
+    store,
+    pool,
+    shortNameCandidates: (name) => shortNameCandidates(settings.conf, name).candidates,
+  });
   const pullsRepository = createPullsRepository(pool);
   const secrets = createSecretBox(await loadSecret(config.secret, config.dataDir));
-  return { store, images, pullsRepository, secrets };
+  return { store, images, pullsRepository, secrets, registrySettings: settings, planner };
+}
+
+/** A registry client with the per-registry TLS material of the settings; close it on shutdown. */
+export function createRegistryClient(settings: RegistrySettings): RegistryClient {
+  // Insecure hosts come with each planned target (`insecure`), so the client's own default is not used for pulls.
+  return new RegistryClient({ userAgent: 'berth/0.1', tlsOptionsFor: settings.tlsFor });
 }
 
 type Core = Awaited<ReturnType<typeof createCore>>;
@@ -73,6 +91,7 @@ export async function createApi(config: Config, core: Core, pool: pg.Pool, redis
     enqueue: pullEnqueuer(queue, { attempts: config.pullAttempts }),
     secrets: core.secrets,
     defaultPlatform: config.defaultPlatform,
+    normalizeReference: core.planner.normalize,
   });
   const app = await buildApp({
     images: core.images,
@@ -94,13 +113,13 @@ export async function createApi(config: Config, core: Core, pool: pg.Pool, redis
 
 /** A BullMQ worker running pull jobs. */
 export function createWorker(config: Config, core: Core, redis: Redis, logger: Logger): Worker<PullJobData> {
-  const registry = new RegistryClient({ userAgent: 'berth/0.1' });
+  const registry = createRegistryClient(core.registrySettings);
   const processor = createPullProcessor({
     pulls: core.pullsRepository,
     images: core.images,
     store: core.store,
     registry,
-    planPull: directPlan,
+    planPull: core.planner.plan,
     secrets: core.secrets,
     layerConcurrency: config.layerConcurrency,
     log: logger,

@@ -7,7 +7,7 @@
 import type pg from 'pg';
 import { withTransaction, type Queryable } from '../db/pool.js';
 import { BadRequestError, ConflictError, NotFoundError } from '../errors.js';
-import { formatName, parseReference } from '../registry/reference.js';
+import { formatName, hasExplicitDomain, parseReference, type ImageReference } from '../registry/reference.js';
 import type { ContentStore } from '../store/content-store.js';
 import { BlobVanishedError } from '../store/errors.js';
 import {
@@ -90,6 +90,11 @@ export interface ImagesServiceDeps {
   /** Writes: each in its own transaction under the store GC lock. */
   pool: pg.Pool;
   store: Pick<ContentStore, 'has' | 'delete'>;
+  /**
+   * The fully qualified names a short name may mean, in search order (registries.conf aliases, then
+   * unqualified-search-registries); without it a short name means docker.io, as in Docker.
+   */
+  shortNameCandidates?: (name: string) => ImageReference[];
 }
 
 /**
@@ -182,7 +187,7 @@ function parseCreated(created: string | undefined): Date | null {
 }
 
 /** Builds the images service. */
-export function createImagesService({ repository, pool, store }: ImagesServiceDeps) {
+export function createImagesService({ repository, pool, store, shortNameCandidates }: ImagesServiceDeps) {
   /** Turns rows into records, loading names, digests and layers of the whole page in three queries. */
   async function records(repo: ImagesRepository, rows: ImageRow[]): Promise<ImageRecord[]> {
     const ids = rows.map((r) => r.id);
@@ -211,7 +216,8 @@ export function createImagesService({ repository, pool, store }: ImagesServiceDe
   /**
    * Finds the image a reference means. Hex of 12-64 digits (with or without `sha256:`) is an image ID
    * or a unique prefix of one first, as Docker reads it; anything else, or hex that matches no ID, is
-   * a name normalized like a pull (`alpine` → docker.io/library/alpine:latest) or name@digest.
+   * a name normalized like a pull (`alpine` → docker.io/library/alpine:latest, or each name of the
+   * registries.conf search order until one is held) or name@digest.
    */
   async function resolve(ref: string): Promise<ImageMatch> {
     const id = ID_OR_PREFIX.exec(ref);
@@ -234,17 +240,26 @@ export function createImagesService({ repository, pool, store }: ImagesServiceDe
       if (rows[0]) return { id: rows[0].id, by: 'id' };
       if (id[1]) throw new NotFoundError('IMAGE_NOT_FOUND', `No image whose ID starts with sha256:${hex}`);
     }
-    const parsed = parseReference(ref);
-    const repo = formatName(parsed);
-    if (parsed.digest !== undefined) {
-      const row = await repository.findByRepoDigest(repo, parsed.digest);
-      if (row) return { id: row.id, by: 'digest' };
-      throw new NotFoundError('IMAGE_NOT_FOUND', `No image pulled as ${repo}@${parsed.digest}`);
+    // A short name is looked up under each name a pull of it may have been recorded as, in the pull's order.
+    const candidates = shortNameCandidates && !hasExplicitDomain(ref) ? shortNameCandidates(ref) : [parseReference(ref)];
+    const tried: string[] = [];
+    for (const parsed of candidates) {
+      const repo = formatName(parsed);
+      if (parsed.digest !== undefined) {
+        const row = await repository.findByRepoDigest(repo, parsed.digest);
+        if (row) return { id: row.id, by: 'digest' };
+        tried.push(`${repo}@${parsed.digest}`);
+        continue;
+      }
+      const name = `${repo}:${parsed.tag ?? 'latest'}`;
+      const row = await repository.findByName(name);
+      if (row) return { id: row.id, by: 'name', name };
+      tried.push(name);
     }
-    const name = `${repo}:${parsed.tag ?? 'latest'}`;
-    const row = await repository.findByName(name);
-    if (row) return { id: row.id, by: 'name', name };
-    throw new NotFoundError('IMAGE_NOT_FOUND', `No image named ${name}${name === ref ? '' : ` (from "${ref}")`}`);
+    if (tried.length > 1) throw new NotFoundError('IMAGE_NOT_FOUND', `No image named "${ref}" (looked for ${tried.join(', ')})`);
+    const only = tried[0]!;
+    if (only.includes('@')) throw new NotFoundError('IMAGE_NOT_FOUND', `No image pulled as ${only}`);
+    throw new NotFoundError('IMAGE_NOT_FOUND', `No image named ${only}${only === ref ? '' : ` (from "${ref}")`}`);
   }
 
   /** Inspects an image by any reference resolve() accepts. */
