@@ -3,16 +3,14 @@
  * retries, error classification, redirects. Only faults a real registry cannot be made to show are
  * staged here; the happy paths are also proven against docker-registry in test/registry-client.test.ts.
  */
-import { execFile } from 'node:child_process';
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RegistryError } from './errors.js';
 import { isLoopbackHost, parseRegistryErrors, RegistryTransport, retryAfterMs, type RegistryEndpoint, type RetryEvent } from './transport.js';
 import { failure } from '../../test/helpers/registry-failure.js';
-import { testTls } from '../../test/helpers/tls.js';
+import { foreignCaPem, testTls } from '../../test/helpers/tls.js';
 
 interface Seen {
   method: string;
@@ -349,15 +347,6 @@ async function serveTls(): Promise<TestServer> {
   return t;
 }
 
-/** A CA that signed nothing the test servers present. */
-async function foreignCa(): Promise<string> {
-  const { stdout } = await promisify(execFile)('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', '/dev/null',
-    '-days', '1', '-subj', '/CN=some other CA',
-  ]);
-  return stdout;
-}
-
 describe('insecure hosts (containers/image: HTTPS first, then plain HTTP)', () => {
   it('falls back to plain HTTP when the host does not speak TLS', async () => {
     const s = await serve((_req, res) => json(res, 200, { tags: [] }));
@@ -383,7 +372,7 @@ describe('insecure hosts (containers/image: HTTPS first, then plain HTTP)', () =
     const { caCertPem } = await testTls();
     const trusted = transport({ tlsOptionsFor: (host) => (host === s.host ? { ca: [caCertPem] } : undefined) });
     expect(await text(trusted, { registry: s.host, repository: 'a', insecure: true }, '/v2/a/tags/list')).toContain('"1"');
-    const other = await foreignCa();
+    const other = await foreignCaPem();
     const wrong = transport({ tlsOptionsFor: () => ({ ca: [other] }) });
     const err = await failure(text(wrong, { registry: s.host, repository: 'a', insecure: true }, '/v2/a/tags/list'));
     expect(err.code).toBe('REGISTRY_UNAVAILABLE');

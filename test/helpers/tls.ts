@@ -68,6 +68,19 @@ export function testTls(): Promise<TlsMaterial> {
   return material;
 }
 
+/**
+ * A self-signed CA certificate (PEM) that signed nothing the test servers present: trusting it
+ * instead of the test CA must make verification fail. Made fresh in memory (openssl writes no file).
+ */
+export async function foreignCaPem(): Promise<string> {
+  const { stdout } = await run('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', '/dev/null',
+    '-days', '1', '-subj', '/CN=berth foreign CA',
+    '-addext', 'basicConstraints=critical,CA:TRUE',
+  ]);
+  return stdout;
+}
+
 /** Makes the files in a new temp dir and returns its path. */
 async function makeTls(): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'berth-tls-'));
