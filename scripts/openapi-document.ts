@@ -3,7 +3,6 @@
  * rendering, so inert ones stand in for them.
  */
 import { buildApp, type AppDeps } from '../src/app.js';
-import { registryRoutesForDocs } from './openapi-extra.js';
 
 const unused = (): never => {
   throw new Error('not available while rendering the OpenAPI document');
@@ -14,9 +13,9 @@ export async function renderOpenApiYaml(): Promise<string> {
   const deps: AppDeps = {
     images: { get: unused, list: unused, remove: unused },
     pulls: { create: unused, get: unused, wait: unused, list: unused },
+    registries: { describe: unused, inspect: unused, tags: unused },
     checks: [],
     maxWaitSeconds: 300,
-    plugins: registryRoutesForDocs(),
   };
   const app = await buildApp(deps);
   await app.ready();

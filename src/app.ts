@@ -14,15 +14,16 @@ import { ImageSchema } from './images/images-schemas.js';
 import { pullsRoutes } from './pulls/pulls-routes.js';
 import { PullSchema } from './pulls/pulls-schemas.js';
 import type { PullsService } from './pulls/pulls-service.js';
+import { registriesRoutes } from './registries/registries-routes.js';
+import type { RegistriesService } from './registries/registries-service.js';
 
 /** What the API needs to answer. */
 export interface AppDeps {
   images: ImagesRoutesOptions['images'];
   pulls: PullsService;
+  registries: Pick<RegistriesService, 'describe' | 'inspect' | 'tags'>;
   checks: DependencyCheck[];
   maxWaitSeconds: number;
-  /** Extra route plugins (e.g. the registries routes), registered after the core ones. */
-  plugins?: Array<(app: FastifyInstance) => Promise<void>>;
   /** The process logger (pino); none means silent. */
   logger?: FastifyBaseLogger;
   version?: string;
@@ -70,6 +71,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes(deps.checks));
   await app.register(pullsRoutes({ pulls: deps.pulls, maxWaitSeconds: deps.maxWaitSeconds }));
   await app.register(imagesRoutes({ images: deps.images }));
-  for (const plugin of deps.plugins ?? []) await app.register(plugin);
+  await app.register(registriesRoutes(deps.registries));
   return app;
 }

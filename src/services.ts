@@ -21,6 +21,7 @@ import { createPullQueue, pullEnqueuer, PULL_QUEUE_NAME, type PullJobData } from
 import { createPullsRepository } from './pulls/pulls-repository.js';
 import { createPullsService } from './pulls/pulls-service.js';
 import { createPullPlanner } from './registries/pull-planner.js';
+import { createRegistriesService } from './registries/registries-service.js';
 import { loadRegistrySettings, type RegistrySettings } from './registries/registry-settings.js';
 import { shortNameCandidates } from './registry/sources.js';
 import { loadSecret } from './runtime/secret-key.js';
@@ -93,9 +94,17 @@ export async function createApi(config: Config, core: Core, pool: pg.Pool, redis
     defaultPlatform: config.defaultPlatform,
     normalizeReference: core.planner.normalize,
   });
+  const registry = createRegistryClient(core.registrySettings);
+  const registries = createRegistriesService({
+    settings: core.registrySettings,
+    plan: core.planner.plan,
+    registry,
+    defaultPlatform: config.defaultPlatform,
+  });
   const app = await buildApp({
     images: core.images,
     pulls,
+    registries,
     maxWaitSeconds: config.maxWaitSeconds,
     logger,
     checks: [
@@ -107,6 +116,7 @@ export async function createApi(config: Config, core: Core, pool: pg.Pool, redis
     // With Redis gone a graceful close waits for it forever; give up after a few seconds.
     const closed = await Promise.race([queue.close().then(() => true), sleep(3000).then(() => false)]);
     if (!closed) await queue.disconnect().catch(() => undefined);
+    await registry.close();
   });
   return app;
 }

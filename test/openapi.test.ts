@@ -34,6 +34,7 @@ describe('Swagger UI', () => {
     const app = await buildApp({
       images: { get: unused, list: unused, remove: unused },
       pulls: { create: unused, get: unused, wait: unused, list: unused },
+      registries: { describe: unused, inspect: unused, tags: unused },
       checks: [],
       maxWaitSeconds: 1,
     });
