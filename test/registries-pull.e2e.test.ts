@@ -244,6 +244,15 @@ describe('short names', () => {
     expect((await api(berth.url, 'GET', '/v1/images/short/first:1')).body.id).toBe(pull.imageId);
   });
 
+  it('lists by short name what any search registry’s name holds, as podman images does', async () => {
+    const app = await api(berth.url, 'GET', '/v1/images?name=short/app');
+    expect(app.body.images.map((i: { names: string[] }) => i.names)).toEqual([[`${primary.host}/short/app:1`]]);
+    const first = await api(berth.url, 'GET', '/v1/images?name=short/first:1');
+    expect(first.body.images.map((i: { names: string[] }) => i.names)).toEqual([[`${partial.host}/short/first:1`]]);
+    const none = await api(berth.url, 'GET', '/v1/images?name=short/app:2');
+    expect(none.body.images).toEqual([]);
+  });
+
   it('prefers an alias over the search list', async () => {
     const pull = await pullAndWait(berth.url, { image: 'aliased:1', platform: 'linux/arm64' });
     expect(pull).toMatchObject({ state: 'succeeded', reference: `${primary.host}/short/app:1`, source: `${primary.host}/short/app` });

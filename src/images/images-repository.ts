@@ -53,7 +53,7 @@ export interface ListPosition {
   id: string;
 }
 
-/** What list() filters by; at most one filter is used. */
+/** One thing list() can filter by; one field is used per filter. */
 export interface ListFilter {
   /** Exactly this full repo:tag name. */
   name?: string;
@@ -67,7 +67,8 @@ export interface ListFilter {
 export interface ListOptions {
   limit: number;
   after?: ListPosition;
-  filter?: ListFilter;
+  /** An image matches when it matches any of these; none means every image. */
+  filter?: ListFilter | ListFilter[];
 }
 
 interface RawImage {
@@ -115,6 +116,23 @@ function group<R extends { image_id: string }, V>(ids: string[], rows: R[], map:
   return out;
 }
 
+/** The SQL condition of one list filter; `param` adds a parameter and returns its placeholder. */
+function filterClause(filter: ListFilter, param: (v: unknown) => string): string | undefined {
+  if (filter.name !== undefined) {
+    return `EXISTS (SELECT 1 FROM names n WHERE n.image_id = i.id AND n.name = ${param(filter.name)})`;
+  }
+  if (filter.repository !== undefined) {
+    const repo = param(filter.repository);
+    return `(EXISTS (SELECT 1 FROM names n WHERE n.image_id = i.id AND n.name LIKE ${param(`${likePrefix(filter.repository)}:%`)})
+      OR EXISTS (SELECT 1 FROM repo_digests d WHERE d.image_id = i.id AND d.repository = ${repo}))`;
+  }
+  if (filter.repoDigest !== undefined) {
+    return `EXISTS (SELECT 1 FROM repo_digests d WHERE d.image_id = i.id
+      AND d.repository = ${param(filter.repoDigest.repository)} AND d.digest = ${param(filter.repoDigest.digest)})`;
+  }
+  return undefined;
+}
+
 /** Builds the images repository over a pool or a transaction's client. */
 export function createImagesRepository(db: Queryable) {
   async function one(sql: string, params: unknown[]): Promise<ImageRow | undefined> {
@@ -152,23 +170,14 @@ export function createImagesRepository(db: Queryable) {
     },
 
     /** A page of images, most recently pulled first (ties by ID, descending), after `after`. */
-    async list({ limit, after, filter = {} }: ListOptions): Promise<ImageRow[]> {
+    async list({ limit, after, filter = [] }: ListOptions): Promise<ImageRow[]> {
       const where: string[] = [];
       const params: unknown[] = [];
       const param = (v: unknown): string => `$${params.push(v)}`;
       if (after) where.push(`(i.pulled_at, i.id) < (${param(after.pulledAt)}::timestamptz, ${param(after.id)})`);
-      if (filter.name !== undefined) {
-        where.push(`EXISTS (SELECT 1 FROM names n WHERE n.image_id = i.id AND n.name = ${param(filter.name)})`);
-      }
-      if (filter.repository !== undefined) {
-        const repo = param(filter.repository);
-        where.push(`(EXISTS (SELECT 1 FROM names n WHERE n.image_id = i.id AND n.name LIKE ${param(`${likePrefix(filter.repository)}:%`)})
-          OR EXISTS (SELECT 1 FROM repo_digests d WHERE d.image_id = i.id AND d.repository = ${repo}))`);
-      }
-      if (filter.repoDigest !== undefined) {
-        where.push(`EXISTS (SELECT 1 FROM repo_digests d WHERE d.image_id = i.id
-          AND d.repository = ${param(filter.repoDigest.repository)} AND d.digest = ${param(filter.repoDigest.digest)})`);
-      }
+      // Several filters (a short name's candidates) match an image when any of them does.
+      const anyOf = (Array.isArray(filter) ? filter : [filter]).map((f) => filterClause(f, param)).filter((c) => c !== undefined);
+      if (anyOf.length > 0) where.push(`(${anyOf.join(' OR ')})`);
       const { rows } = await db.query<RawImage>(
         `SELECT ${IMAGE_COLUMNS} FROM images i ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
          ORDER BY i.pulled_at DESC, i.id DESC LIMIT ${param(limit)}`,

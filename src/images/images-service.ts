@@ -171,9 +171,8 @@ function decodeCursor(cursor: string): ListPosition {
   return { pulledAt, id: parsed.id };
 }
 
-/** A list filter from a user's name: repo:tag → that name, repo → the repository, repo@digest → that digest. */
-function nameFilter(name: string): ListFilter {
-  const ref = parseReference(name, { defaultTag: false });
+/** A list filter from a parsed name: repo:tag → that name, repo → the repository, repo@digest → that digest. */
+function nameFilter(ref: ImageReference): ListFilter {
   const repository = formatName(ref);
   if (ref.digest !== undefined) return { repoDigest: { repository, digest: ref.digest } };
   if (ref.tag !== undefined) return { name: `${repository}:${ref.tag}` };
@@ -188,6 +187,17 @@ function parseCreated(created: string | undefined): Date | null {
 
 /** Builds the images service. */
 export function createImagesService({ repository, pool, store, shortNameCandidates }: ImagesServiceDeps) {
+  /**
+   * The fully qualified names `ref` may stand for: itself when it names a registry, else its short-name
+   * candidates in pull order. With `defaultTag: false` a name given without tag stays without one.
+   */
+  function candidatesOf(ref: string, options: { defaultTag?: boolean } = {}): ImageReference[] {
+    const candidates = shortNameCandidates && !hasExplicitDomain(ref) ? shortNameCandidates(ref) : [parseReference(ref, options)];
+    const given = parseReference(ref, { defaultTag: false });
+    if (options.defaultTag !== false || given.tag !== undefined || given.digest !== undefined) return candidates;
+    return candidates.map(({ domain, path }) => ({ domain, path }));
+  }
+
   /** Turns rows into records, loading names, digests and layers of the whole page in three queries. */
   async function records(repo: ImagesRepository, rows: ImageRow[]): Promise<ImageRecord[]> {
     const ids = rows.map((r) => r.id);
@@ -241,7 +251,7 @@ export function createImagesService({ repository, pool, store, shortNameCandidat
       if (id[1]) throw new NotFoundError('IMAGE_NOT_FOUND', `No image whose ID starts with sha256:${hex}`);
     }
     // A short name is looked up under each name a pull of it may have been recorded as, in the pull's order.
-    const candidates = shortNameCandidates && !hasExplicitDomain(ref) ? shortNameCandidates(ref) : [parseReference(ref)];
+    const candidates = candidatesOf(ref);
     const tried: string[] = [];
     for (const parsed of candidates) {
       const repo = formatName(parsed);
@@ -277,7 +287,8 @@ export function createImagesService({ repository, pool, store, shortNameCandidat
       throw new BadRequestError('INVALID_LIMIT', `limit must be a whole number from 1 to 1000, got ${limit}`);
     }
     const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
-    const filter = options.name === undefined ? undefined : nameFilter(options.name);
+    // A short name lists what any of its candidates names (aliases, then the search registries), as `podman images` does.
+    const filter = options.name === undefined ? undefined : candidatesOf(options.name, { defaultTag: false }).map(nameFilter);
     // One row more than asked tells whether another page follows.
     const rows = await repository.list({ limit: limit + 1, after, filter });
     const page = rows.slice(0, limit);
