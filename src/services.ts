@@ -93,6 +93,7 @@ export async function createApi(config: Config, core: Core, pool: pg.Pool, redis
     secrets: core.secrets,
     defaultPlatform: config.defaultPlatform,
     normalizeReference: core.planner.normalize,
+    jobExists: async (pullId) => (await queue.getJob(pullId)) !== undefined,
   });
   const registry = createRegistryClient(core.registrySettings);
   const registries = createRegistriesService({

@@ -34,8 +34,10 @@ export interface PullRequest {
 }
 
 export interface PullsServiceDeps {
-  repository: Pick<PullsRepository, 'insertUnlessInFlight' | 'findInFlight' | 'findById' | 'list' | 'delete'>;
+  repository: Pick<PullsRepository, 'insertUnlessInFlight' | 'findInFlight' | 'findById' | 'list' | 'delete' | 'markFailed'>;
   enqueue: EnqueuePull;
+  /** Whether the queue still holds the job of a pull (false once Redis lost it). */
+  jobExists?: (pullId: string) => Promise<boolean>;
   secrets: SecretBox;
   defaultPlatform: string;
   /** Normalizes what the user asked for into the reference a pull is keyed by. */
@@ -43,6 +45,7 @@ export interface PullsServiceDeps {
   pollIntervalMs?: number;
 }
 
+const LOST_JOB_GRACE_MS = 30_000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The API view of a pull row. */
@@ -86,6 +89,15 @@ export function createPullsService(deps: PullsServiceDeps) {
   const normalize = deps.normalizeReference ?? ((image: string) => formatReference(parseReference(image)));
   const pollMs = deps.pollIntervalMs ?? 250;
 
+  /**
+   * A pull in flight whose job Redis no longer holds would hold its reference forever: every later
+   * request would join it. Young pulls are left alone: their job may be being queued right now.
+   */
+  async function jobLost(pull: PullRow): Promise<boolean> {
+    if (!deps.jobExists || Date.now() - pull.createdAt.getTime() < LOST_JOB_GRACE_MS) return false;
+    return !(await deps.jobExists(pull.id));
+  }
+
   async function find(id: string): Promise<PullRow> {
     const row = UUID.test(id) ? await deps.repository.findById(id) : null;
     if (!row) throw new NotFoundError('PULL_NOT_FOUND', `no pull with id ${id}`);
@@ -126,6 +138,13 @@ export function createPullsService(deps: PullsServiceDeps) {
           return { pull: created, joined: false };
         }
         const inFlight = await deps.repository.findInFlight(dedupeKey);
+        if (inFlight && (await jobLost(inFlight))) {
+          await deps.repository.markFailed(inFlight.id, {
+            code: 'JOB_LOST',
+            message: 'the pull job vanished from Redis (flushed, or restarted without persistence) before it ended; a new pull was started',
+          });
+          continue;
+        }
         if (inFlight) return { pull: inFlight, joined: true };
         // The pull in flight ended between our insert and our look-up; try again.
       }
