@@ -10,7 +10,7 @@ import { AuthFileError, loadAuthFile, type AuthFile } from '../registry/auth-fil
 import { loadRegistryTls, RegistryCaError } from '../registry/ca-certs.js';
 import { createInsecureMatcher, InsecureRegistriesError } from '../registry/insecure.js';
 import { loadRegistriesConf, RegistriesConfError, type RegistriesConf } from '../registry/registries-conf.js';
-import type { TlsSettings } from '../registry/transport.js';
+import type { TlsSettings } from '../registry/transport-tls.js';
 
 /** The effective registry configuration; holds no secret in a form that logs or serializes. */
 export interface RegistrySettings {

@@ -8,7 +8,9 @@ import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { RegistryError } from './errors.js';
 import type { Descriptor, RepositoryTarget } from './manifests.js';
 import { parseDigest } from './reference.js';
-import { classifyNetworkError, discardBody, headerValue, readCapped, repositoryApiPath, type RegistryTransport } from './transport.js';
+import { repositoryApiPath, type RegistryTransport } from './transport.js';
+import { classifyNetworkError } from './transport-errors.js';
+import { discardBody, headerValue, readCapped } from './transport-response.js';
 
 /** Options of fetchBlob. */
 export interface FetchBlobOptions {

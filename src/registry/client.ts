@@ -7,7 +7,8 @@ import { fetchBlob, type BlobDownload, type FetchBlobOptions } from './blobs.js'
 import { RegistryError } from './errors.js';
 import { fetchManifest, resolveImage, type Descriptor, type FetchedManifest, type RepositoryTarget, type ResolvedImage } from './manifests.js';
 import type { Platform } from './platform.js';
-import { headerValue, readCapped, repositoryApiPath, RegistryTransport, type PingResult, type RegistryTransportOptions } from './transport.js';
+import { repositoryApiPath, RegistryTransport, type PingResult, type RegistryTransportOptions } from './transport.js';
+import { headerValue, readCapped } from './transport-response.js';
 
 /** Options of RegistryClient: those of the transport (user agent, TLS, retries, timeouts, dispatcher). */
 export type RegistryClientOptions = RegistryTransportOptions;

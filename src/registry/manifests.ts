@@ -12,7 +12,9 @@ import {
 } from './media-types.js';
 import { formatPlatform, normalizePlatform, platformMatches, type Platform } from './platform.js';
 import { isDigest, isTag } from './reference.js';
-import { classifyNetworkError, discardBody, headerValue, readCapped, repositoryApiPath, type RegistryEndpoint, type RegistryTransport } from './transport.js';
+import { repositoryApiPath, type RegistryEndpoint, type RegistryTransport } from './transport.js';
+import { classifyNetworkError } from './transport-errors.js';
+import { discardBody, headerValue, readCapped } from './transport-response.js';
 
 /** A repository in a registry, with the identity to use there. */
 export interface RepositoryTarget extends RegistryEndpoint {

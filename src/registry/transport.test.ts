@@ -8,7 +8,9 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RegistryError } from './errors.js';
-import { isLoopbackHost, parseRegistryErrors, RegistryTransport, retryAfterMs, type RegistryEndpoint, type RetryEvent } from './transport.js';
+import { RegistryTransport, type RegistryEndpoint, type RetryEvent } from './transport.js';
+import { parseRegistryErrors, retryAfterMs } from './transport-errors.js';
+import { isLoopbackHost } from './transport-tls.js';
 import { failure } from '../../test/helpers/registry-failure.js';
 import { foreignCaPem, testTls } from '../../test/helpers/tls.js';
 
