@@ -4,7 +4,7 @@ import { parseAuthFile } from '../registry/auth-file.js';
 import type { Credentials } from '../registry/credentials.js';
 import { createInsecureMatcher } from '../registry/insecure.js';
 import { formatReference } from '../registry/reference.js';
-import { parseRegistriesConf } from '../registry/registries-conf.js';
+import { parseRegistriesConf } from '../registry/registries-conf-load.js';
 import { createPullPlanner } from './pull-planner.js';
 import type { RegistrySettings } from './registry-settings.js';
 

@@ -9,7 +9,8 @@ import { ConfigError, type Config } from '../config.js';
 import { AuthFileError, loadAuthFile, type AuthFile } from '../registry/auth-file.js';
 import { loadRegistryTls, RegistryCaError } from '../registry/ca-certs.js';
 import { createInsecureMatcher, InsecureRegistriesError } from '../registry/insecure.js';
-import { loadRegistriesConf, RegistriesConfError, type RegistriesConf } from '../registry/registries-conf.js';
+import { RegistriesConfError, type RegistriesConf } from '../registry/registries-conf.js';
+import { loadRegistriesConf } from '../registry/registries-conf-load.js';
 import type { TlsSettings } from '../registry/transport-tls.js';
 
 /** The effective registry configuration; holds no secret in a form that logs or serializes. */

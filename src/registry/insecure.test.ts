@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
 import { createInsecureMatcher, InsecureRegistriesError, resolveAddresses } from './insecure.js';
-import { parseRegistriesConf } from './registries-conf.js';
+import { parseRegistriesConf } from './registries-conf-load.js';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../../test/fixtures/registries/${name}`, import.meta.url));
 

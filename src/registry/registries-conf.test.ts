@@ -3,14 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import {
-  findRegistry,
-  loadRegistriesConf,
-  parseRegistriesConf,
-  refMatchingPrefix,
-  RegistriesConfError,
-  rewriteName,
-} from './registries-conf.js';
+import { findRegistry, refMatchingPrefix, RegistriesConfError, rewriteName } from './registries-conf.js';
+import { loadRegistriesConf, parseRegistriesConf } from './registries-conf-load.js';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../../test/fixtures/registries/${name}`, import.meta.url));
 const DIGEST = `sha256:${'a'.repeat(64)}`;

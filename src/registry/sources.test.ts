@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { RegistryError } from './errors.js';
 import { formatReference, parseReference } from './reference.js';
-import { loadRegistriesConf, parseRegistriesConf } from './registries-conf.js';
+import { loadRegistriesConf, parseRegistriesConf } from './registries-conf-load.js';
 import { describeConf, pullSources, shortNameCandidates } from './sources.js';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../../test/fixtures/registries/${name}`, import.meta.url));
