@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startEmbeddedPostgres } from '../src/runtime/embedded-postgres.js';
+import { startEmbeddedPostgres } from '../src/runtime/embedded-postgres.js';
+import { freePort } from '../src/runtime/local-server.js';
 import { api } from './helpers/api.js';
 import { startBerth, type TestBerth } from './helpers/berth.js';
 

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startEmbeddedPostgres, type RuntimeLog } from '../src/runtime/embedded-postgres.js';
+import { startEmbeddedPostgres } from '../src/runtime/embedded-postgres.js';
+import { freePort, type RuntimeLog } from '../src/runtime/local-server.js';
 import { ensureRedis, ping } from '../src/runtime/redis.js';
 import { testRedisUrl } from './helpers/env.js';
 

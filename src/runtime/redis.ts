@@ -7,7 +7,7 @@ import { constants } from 'node:fs';
 import { access, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort, portIsFree, type RunningService, type RuntimeLog } from './embedded-postgres.js';
+import { freePort, portIsFree, type RunningService, type RuntimeLog } from './local-server.js';
 
 /** Options of ensureRedis. */
 export interface EnsureRedisOptions {
