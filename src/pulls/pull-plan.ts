@@ -4,7 +4,7 @@
  */
 import type { Credentials } from '../registry/credentials.js';
 import type { RepositoryTarget } from '../registry/manifests.js';
-import { formatName, parseReference, registryHost, type ImageReference } from '../registry/reference.js';
+import type { ImageReference } from '../registry/reference.js';
 
 /** One place to fetch a candidate from. */
 export interface PlannedSource {
@@ -24,12 +24,3 @@ export interface PlannedCandidate {
 
 /** Plans a pull of `image` (as the user wrote it) with the credentials given in the request. */
 export type PlanPull = (image: string, credentials: Credentials | undefined) => Promise<PlannedCandidate[]>;
-
-/** The plan without registries.conf: Docker's normalization, the primary registry only. */
-export const directPlan: PlanPull = async (image, credentials) => {
-  const name = parseReference(image);
-  const target: RepositoryTarget = { registry: registryHost(name.domain), repository: name.path };
-  if (credentials) target.credentials = credentials;
-  const reference = name.digest ?? name.tag ?? 'latest';
-  return [{ name, sources: [{ target, reference, display: formatName(name), mirror: false }] }];
-};

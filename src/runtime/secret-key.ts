@@ -12,7 +12,7 @@ export async function loadSecret(secret: string | undefined, dataDir: string): P
   if (secret) return secret;
   const file = path.join(dataDir, 'secret.key');
   try {
-    return (await readFile(file, 'utf8')).trim();
+    return await readWritten(file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
@@ -23,7 +23,17 @@ export async function loadSecret(secret: string | undefined, dataDir: string): P
     return key;
   } catch (err) {
     // Another process (API and worker starting together) wrote it first: use theirs.
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return (await readFile(file, 'utf8')).trim();
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return readWritten(file);
     throw err;
   }
+}
+
+/** Reads a key file another process has just created, waiting until its content is there. */
+async function readWritten(file: string): Promise<string> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const key = (await readFile(file, 'utf8')).trim();
+    if (key) return key;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`${file} stays empty; delete it or set BERTH_SECRET`);
 }
