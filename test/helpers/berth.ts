@@ -15,7 +15,7 @@ import { closeWorker, createApi, createCore, createWorker, openRedis } from '../
 import { migrate } from '../../src/db/migrate.js';
 import { createPool } from '../../src/db/pool.js';
 import { createTestDatabase } from './db.js';
-import { testRedisUrl, uniqueName } from './env.js';
+import { deleteRedisKeys, testRedisUrl, uniqueName } from './env.js';
 
 /** A running berth. */
 export interface TestBerth {
@@ -77,11 +77,10 @@ export async function startBerth(env: Record<string, string> = {}, options: Star
     async close() {
       await app.close();
       if (worker) await closeWorker(worker, workerRedis, 2000);
-      // Leave nothing of this berth in the shared Redis.
-      const keys = await apiRedis.keys(`${config.queuePrefix}:*`).catch(() => [] as string[]);
-      if (keys.length > 0) await apiRedis.del(...keys).catch(() => undefined);
       apiRedis.disconnect();
       workerRedis.disconnect();
+      // Leave nothing of this berth in the shared Redis (a test that stopped its own has nothing to clean).
+      if (config.redisUrl === testRedisUrl()) await deleteRedisKeys(config.queuePrefix).catch(() => undefined);
       await db.close();
       await rm(dataDir, { recursive: true, force: true });
     },

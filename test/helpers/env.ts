@@ -16,3 +16,15 @@ export function testRedisUrl(): string {
 export function uniqueName(label: string): string {
   return `${label}_${inject('runId')}_${randomBytes(3).toString('hex')}`.toLowerCase();
 }
+
+/** Deletes every key under `prefix:` from this run's Redis (a test's queue, once it is done). */
+export async function deleteRedisKeys(prefix: string): Promise<void> {
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: 1 });
+  try {
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+  } finally {
+    redis.disconnect();
+  }
+}
