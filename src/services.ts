@@ -11,6 +11,7 @@ import { buildApp } from './app.js';
 import type { Config } from './config.js';
 import { createPool } from './db/pool.js';
 import { migrate } from './db/migrate.js';
+import { sweepOrphanBlobs } from './images/blob-gc.js';
 import { createImagesRepository } from './images/images-repository.js';
 import { createImagesService } from './images/images-service.js';
 import { RegistryClient } from './registry/client.js';
@@ -73,7 +74,7 @@ export async function createCore(config: Config, pool: pg.Pool, registrySettings
   });
   const pullsRepository = createPullsRepository(pool);
   const secrets = createSecretBox(await loadSecret(config.secret, config.dataDir));
-  return { store, images, pullsRepository, secrets, registrySettings: settings, planner };
+  return { pool, store, images, pullsRepository, secrets, registrySettings: settings, planner };
 }
 
 /** A registry client with the per-registry TLS material of the settings; close it on shutdown. */
@@ -141,6 +142,8 @@ export function createWorker(config: Config, core: Core, redis: Redis, logger: L
     concurrency: config.pullConcurrency,
   });
   worker.on('error', (err) => logger.error({ err }, 'pull worker error'));
+  const sweeps = scheduleOrphanSweeps(core, logger);
+  worker.on('closed', () => sweeps.stop());
   worker.on('closed', () => registry.close());
   return worker;
 }
@@ -155,4 +158,29 @@ export async function closeWorker(worker: Worker, redis: Redis, graceMs = 5000):
     redis.disconnect();
     await Promise.race([worker.close(true), sleep(1000)]).catch(() => undefined);
   }
+}
+
+const HOUR_MS = 3600_000;
+
+/**
+ * Sweeps the store for blobs no image references, soon after start and then hourly. Blobs younger
+ * than an hour are left alone: they may belong to a pull still downloading.
+ */
+function scheduleOrphanSweeps(core: Pick<Core, 'pool' | 'store'>, logger: Logger): { stop(): void } {
+  const sweep = async (): Promise<void> => {
+    try {
+      const removed = await sweepOrphanBlobs({ pool: core.pool, store: core.store }, HOUR_MS);
+      if (removed.length > 0) logger.info({ count: removed.length }, 'removed blobs no image references from the store');
+    } catch (err) {
+      logger.warn({ err }, 'sweeping the store for unreferenced blobs failed; will try again in an hour');
+    }
+  };
+  const first = setTimeout(() => void sweep(), 60_000).unref();
+  const hourly = setInterval(() => void sweep(), HOUR_MS).unref();
+  return {
+    stop() {
+      clearTimeout(first);
+      clearInterval(hourly);
+    },
+  };
 }

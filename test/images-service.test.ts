@@ -4,7 +4,7 @@
  * blobs a delete leaves or removes.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -14,10 +14,10 @@ import { createImagesRepository, type ImagesRepository } from '../src/images/ima
 import {
   configSummary,
   createImagesService,
-  lockStoreGc,
   type ImagesService,
   type PulledImage,
 } from '../src/images/images-service.js';
+import { lockStoreGc, sweepOrphanBlobs } from '../src/images/blob-gc.js';
 import { ContentStore } from '../src/store/content-store.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { testDatabaseUrl, uniqueName } from './helpers/env.js';
@@ -408,5 +408,47 @@ describe('migrate', () => {
       await db.pool.query(`DROP SCHEMA ${quoteSchema(schema)} CASCADE`);
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('sweepOrphanBlobs', () => {
+  const HOUR = 3600_000;
+  const age = async (digest: string, ms: number) => {
+    const when = new Date(Date.now() - ms);
+    await utimes(store.path(digest), when, when);
+  };
+
+  it('removes old blobs no image references, and keeps referenced and young ones', async () => {
+    const kept = await commit({ name: 'registry.test/kept/app:1' });
+    for (const d of [kept.image.id, kept.image.manifestDigest, ...kept.layers.map((l) => l.digest)]) await age(d, 2 * HOUR);
+    const oldOrphan = await layer();
+    await age(oldOrphan.digest, 2 * HOUR);
+    const youngOrphan = await layer(); // may belong to a pull still downloading
+
+    const removed = await sweepOrphanBlobs({ pool: db.pool, store }, HOUR);
+
+    expect(removed).toEqual([oldOrphan.digest]);
+    expect(await store.has(oldOrphan.digest)).toBe(false);
+    expect(await store.has(youngOrphan.digest)).toBe(true);
+    expect(await blobsOf(kept)).toEqual([true, true, true, true]);
+  });
+
+  it('waits for a pull commit that holds the GC lock', async () => {
+    const orphan = await layer();
+    await age(orphan.digest, 2 * HOUR);
+    const client = await db.pool.connect();
+    let swept = false;
+    try {
+      await client.query('BEGIN');
+      await lockStoreGc(client);
+      const sweeping = sweepOrphanBlobs({ pool: db.pool, store }, HOUR).then(() => (swept = true));
+      await new Promise((r) => setTimeout(r, 200));
+      expect(swept).toBe(false);
+      await client.query('COMMIT');
+      await sweeping;
+    } finally {
+      client.release();
+    }
+    expect(await store.has(orphan.digest)).toBe(false);
   });
 });

@@ -10,6 +10,7 @@ import { BadRequestError, ConflictError, NotFoundError } from '../errors.js';
 import { formatName, hasExplicitDomain, parseReference, type ImageReference } from '../registry/reference.js';
 import type { ContentStore } from '../store/content-store.js';
 import { BlobVanishedError } from '../store/errors.js';
+import { lockStoreGc, withStoreGcLock } from './blob-gc.js';
 import {
   createImagesRepository,
   type ConfigSummary,
@@ -95,18 +96,6 @@ export interface ImagesServiceDeps {
    * unqualified-search-registries); without it a short name means docker.io, as in Docker.
    */
   shortNameCandidates?: (name: string) => ImageReference[];
-}
-
-/**
- * The advisory-lock key of the content store's garbage collection, per schema (one schema is one
- * berth, with one store). Image deletes hold it while they decide which blobs to remove and remove
- * them; pull commits hold it while they check their blobs are present and record the image.
- */
-export const STORE_GC_LOCK_KEY_SQL = `hashtextextended('berth:store-gc:' || current_schema(), 0)`;
-
-/** Takes the store GC lock until the end of the current transaction. */
-export async function lockStoreGc(client: Queryable): Promise<void> {
-  await client.query(`SELECT pg_advisory_xact_lock(${STORE_GC_LOCK_KEY_SQL})`);
 }
 
 const ID_OR_PREFIX = /^(sha256:)?([a-f0-9]{12,64})$/;
@@ -304,33 +293,20 @@ export function createImagesService({ repository, pool, store, shortNameCandidat
    */
   async function remove(ref: string): Promise<{ untagged: string[]; deleted: string[] }> {
     const target = await resolve(ref);
-    const client = await pool.connect();
-    let broken: Error | undefined;
-    try {
-      // A session-level lock (not a transaction one) so that it is still held after COMMIT while the
-      // files go: a pull commit then never records an image whose blob is about to be unlinked.
-      await client.query(`SELECT pg_advisory_lock(${STORE_GC_LOCK_KEY_SQL})`);
-      try {
-        const { result, garbage } = await withTransaction(client, async () => {
-          const repo = createImagesRepository(client);
-          if (target.by === 'name' && target.name !== undefined) {
-            const imageId = await repo.removeName(target.name);
-            if (imageId === undefined) throw new NotFoundError('IMAGE_NOT_FOUND', `No image named ${target.name}`);
-            if ((await repo.countNamesOf(imageId)) > 0) return { result: { untagged: [target.name], deleted: [] }, garbage: [] };
-            return deleteImage(repo, imageId, [target.name]);
-          }
-          return deleteImage(repo, target.id, []);
-        });
-        for (const digest of garbage) await store.delete(digest);
-        return result;
-      } finally {
-        await client.query(`SELECT pg_advisory_unlock(${STORE_GC_LOCK_KEY_SQL})`).catch((err: Error) => {
-          broken = err;
-        });
-      }
-    } finally {
-      client.release(broken);
-    }
+    return withStoreGcLock(pool, async (client) => {
+      const { result, garbage } = await withTransaction(client, async () => {
+        const repo = createImagesRepository(client);
+        if (target.by === 'name' && target.name !== undefined) {
+          const imageId = await repo.removeName(target.name);
+          if (imageId === undefined) throw new NotFoundError('IMAGE_NOT_FOUND', `No image named ${target.name}`);
+          if ((await repo.countNamesOf(imageId)) > 0) return { result: { untagged: [target.name], deleted: [] }, garbage: [] };
+          return deleteImage(repo, imageId, [target.name]);
+        }
+        return deleteImage(repo, target.id, []);
+      });
+      for (const digest of garbage) await store.delete(digest);
+      return result;
+    });
   }
 
   async function deleteImage(repo: ImagesRepository, id: string, untagged: string[]) {
