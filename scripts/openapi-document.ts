@@ -14,6 +14,7 @@ export async function renderOpenApiYaml(): Promise<string> {
     images: { get: unused, list: unused, remove: unused },
     pulls: { create: unused, get: unused, wait: unused, list: unused },
     registries: { describe: unused, inspect: unused, tags: unused },
+    metrics: { metrics: unused, contentType: 'text/plain' },
     checks: [],
     maxWaitSeconds: 300,
   };

@@ -14,6 +14,7 @@ import { ImageSchema } from './images/images-schemas.js';
 import { pullsRoutes } from './pulls/pulls-routes.js';
 import { PullSchema } from './pulls/pulls-schemas.js';
 import type { PullsService } from './pulls/pulls-service.js';
+import { metricsRoutes } from './metrics/metrics-routes.js';
 import { registriesRoutes } from './registries/registries-routes.js';
 import type { RegistriesService } from './registries/registries-service.js';
 
@@ -23,6 +24,8 @@ export interface AppDeps {
   pulls: PullsService;
   registries: Pick<RegistriesService, 'describe' | 'inspect' | 'tags'>;
   checks: DependencyCheck[];
+  /** The Prometheus registry served at /metrics. */
+  metrics: Parameters<typeof metricsRoutes>[0];
   maxWaitSeconds: number;
   /** The process logger (pino); none means silent. */
   logger?: FastifyBaseLogger;
@@ -69,6 +72,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   await app.register(healthRoutes(deps.checks));
+  await app.register(metricsRoutes(deps.metrics));
   await app.register(pullsRoutes({ pulls: deps.pulls, maxWaitSeconds: deps.maxWaitSeconds }));
   await app.register(imagesRoutes({ images: deps.images }));
   await app.register(registriesRoutes(deps.registries));

@@ -12,6 +12,8 @@ import type { Config } from './config.js';
 import { createPool } from './db/pool.js';
 import { migrate } from './db/migrate.js';
 import { sweepOrphanBlobs } from './images/blob-gc.js';
+import { createMetricsRegistry } from './metrics/metrics-registry.js';
+import { createMetricsRepository } from './metrics/metrics-repository.js';
 import { createImagesRepository } from './images/images-repository.js';
 import { createImagesService } from './images/images-service.js';
 import { RegistryClient } from './registry/client.js';
@@ -109,6 +111,7 @@ export async function createApi(config: Config, core: Core, pool: pg.Pool, redis
     registries,
     maxWaitSeconds: config.maxWaitSeconds,
     logger,
+    metrics: createMetricsRegistry(createMetricsRepository(pool)),
     checks: [
       { name: 'postgres', check: async () => void (await pool.query('SELECT 1')) },
       { name: 'redis', check: async () => void (await redis.ping()) },

@@ -101,6 +101,7 @@ describe('when Postgres is down', () => {
     ['GET', '/v1/images/sha256:' + 'a'.repeat(64)],
     ['GET', '/v1/pulls/00000000-0000-4000-8000-000000000000'],
     ['POST', '/v1/pulls'],
+    ['GET', '/metrics'],
   ])('answers %s %s with 503 DEPENDENCY_UNAVAILABLE', async (method, url) => {
     const res = await api(berth.url, method, url, method === 'POST' ? { image: '127.0.0.1:1/some/app:1' } : undefined);
     expect(res.status).toBe(503);

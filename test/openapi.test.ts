@@ -35,6 +35,7 @@ describe('Swagger UI', () => {
       images: { get: unused, list: unused, remove: unused },
       pulls: { create: unused, get: unused, wait: unused, list: unused },
       registries: { describe: unused, inspect: unused, tags: unused },
+      metrics: { metrics: unused, contentType: 'text/plain' },
       checks: [],
       maxWaitSeconds: 1,
     });

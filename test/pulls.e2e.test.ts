@@ -141,6 +141,23 @@ describe('listing', () => {
   });
 });
 
+describe('metrics', () => {
+  it('count pulls by state, failures by code, and the images held, as Prometheus text', async () => {
+    const res = await fetch(`${berth.url}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/plain');
+    const text = await res.text();
+    const value = (line: string) => Number(new RegExp(`^${line.replace(/[{}"]/g, (c) => `\\${c}`)} (\\d+)`, 'm').exec(text)?.[1]);
+    const listed = (await api(berth.url, 'GET', '/v1/images?limit=1000')).body.images.length as number;
+    expect(value('berth_images')).toBe(listed);
+    expect(value('berth_images_dangling')).toBe(1); // the image the moved tag left behind
+    expect(value('berth_pulls{state="succeeded"}')).toBeGreaterThanOrEqual(6);
+    expect(value('berth_pull_failures{code="MANIFEST_UNKNOWN"}')).toBe(1);
+    expect(value('berth_store_bytes')).toBeGreaterThan(0);
+    expect(text).toMatch(/^berth_process_resident_memory_bytes \d+/m);
+  });
+});
+
 describe('deleting', () => {
   it('keeps a shared layer until its last image is gone, and leaves no orphan blobs', async () => {
     const shared = fixtures.sharedLayer.digest;
