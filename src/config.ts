@@ -26,6 +26,8 @@ export interface Config {
   layerConcurrency: number;
   /** Attempts of a pull job before it fails, temporary failures only (BERTH_PULL_ATTEMPTS, default 3). */
   pullAttempts: number;
+  /** Days ended pull records are kept (BERTH_PULL_RETENTION_DAYS, default 30). */
+  pullRetentionDays: number;
   /** Longest `?wait=` a request may ask for, in seconds (BERTH_MAX_WAIT_SECONDS, default 300). */
   maxWaitSeconds: number;
   /** Platform pulled when a request names none (BERTH_DEFAULT_PLATFORM, default linux/amd64). */
@@ -92,6 +94,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     pullConcurrency: integer(env, 'BERTH_PULL_CONCURRENCY', 4, 1, 256),
     layerConcurrency: integer(env, 'BERTH_LAYER_CONCURRENCY', 4, 1, 64),
     pullAttempts: integer(env, 'BERTH_PULL_ATTEMPTS', 3, 1, 20),
+    pullRetentionDays: integer(env, 'BERTH_PULL_RETENTION_DAYS', 30, 1, 3650),
     maxWaitSeconds: integer(env, 'BERTH_MAX_WAIT_SECONDS', 300, 0, 3600),
     defaultPlatform: platform,
     secret: text(env, 'BERTH_SECRET'),

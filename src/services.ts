@@ -145,7 +145,7 @@ export function createWorker(config: Config, core: Core, redis: Redis, logger: L
     concurrency: config.pullConcurrency,
   });
   worker.on('error', (err) => logger.error({ err }, 'pull worker error'));
-  const sweeps = scheduleOrphanSweeps(core, logger);
+  const sweeps = scheduleMaintenance(core, config.pullRetentionDays, logger);
   worker.on('closed', () => sweeps.stop());
   worker.on('closed', () => registry.close());
   return worker;
@@ -166,20 +166,23 @@ export async function closeWorker(worker: Worker, redis: Redis, graceMs = 5000):
 const HOUR_MS = 3600_000;
 
 /**
- * Sweeps the store for blobs no image references, soon after start and then hourly. Blobs younger
- * than an hour are left alone: they may belong to a pull still downloading.
+ * Hourly upkeep, first soon after start: sweeps the store for blobs no image references (blobs younger
+ * than an hour are left alone: they may belong to a pull still downloading), and deletes the records
+ * of pulls that ended more than `retentionDays` ago.
  */
-function scheduleOrphanSweeps(core: Pick<Core, 'pool' | 'store'>, logger: Logger): { stop(): void } {
-  const sweep = async (): Promise<void> => {
+function scheduleMaintenance(core: Pick<Core, 'pool' | 'store' | 'pullsRepository'>, retentionDays: number, logger: Logger): { stop(): void } {
+  const run = async (): Promise<void> => {
     try {
       const removed = await sweepOrphanBlobs({ pool: core.pool, store: core.store }, HOUR_MS);
       if (removed.length > 0) logger.info({ count: removed.length }, 'removed blobs no image references from the store');
+      const pruned = await core.pullsRepository.deleteEndedBefore(new Date(Date.now() - retentionDays * 24 * HOUR_MS));
+      if (pruned > 0) logger.info({ count: pruned, retentionDays }, 'deleted the records of old pulls');
     } catch (err) {
-      logger.warn({ err }, 'sweeping the store for unreferenced blobs failed; will try again in an hour');
+      logger.warn({ err }, 'hourly upkeep (store sweep, pull retention) failed; will try again in an hour');
     }
   };
-  const first = setTimeout(() => void sweep(), 60_000).unref();
-  const hourly = setInterval(() => void sweep(), HOUR_MS).unref();
+  const first = setTimeout(() => void run(), 60_000).unref();
+  const hourly = setInterval(() => void run(), HOUR_MS).unref();
   return {
     stop() {
       clearTimeout(first);

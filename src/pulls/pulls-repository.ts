@@ -162,6 +162,12 @@ export function createPullsRepository(pool: pg.Pool) {
       );
     },
 
+    /** Deletes the records of pulls that ended before `before`; returns how many went. */
+    async deleteEndedBefore(before: Date): Promise<number> {
+      const { rowCount } = await pool.query(`DELETE FROM pulls WHERE state IN ('succeeded', 'failed') AND finished_at < $1`, [before]);
+      return rowCount ?? 0;
+    },
+
     async markFailed(id: string, error: PullError): Promise<void> {
       await pool.query(
         `UPDATE pulls SET state = 'failed', error = $2, finished_at = now() WHERE id = $1 AND state <> 'succeeded'`,

@@ -1,0 +1,55 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPullsRepository, type PullsRepository } from '../src/pulls/pulls-repository.js';
+import { createTestDatabase, type TestDatabase } from './helpers/db.js';
+
+let db: TestDatabase;
+let pulls: PullsRepository;
+
+beforeAll(async () => {
+  db = await createTestDatabase('pulls');
+  pulls = createPullsRepository(db.pool);
+});
+
+afterAll(async () => {
+  await db?.close();
+});
+
+const DAY = 24 * 3600_000;
+
+async function pull(key: string) {
+  const row = await pulls.insertUnlessInFlight({ image: key, reference: key, platform: 'linux/amd64', dedupeKey: key });
+  if (!row) throw new Error('not inserted');
+  return row;
+}
+
+async function endedDaysAgo(id: string, state: 'succeeded' | 'failed', days: number): Promise<void> {
+  await db.pool.query(`UPDATE pulls SET state = $2, finished_at = now() - make_interval(days => $3) WHERE id = $1`, [id, state, days]);
+}
+
+describe('pulls repository', () => {
+  it('lets one pull per key be in flight, and a new one once it ended', async () => {
+    const first = await pull('r.test/a:1|linux/amd64');
+    expect(await pulls.insertUnlessInFlight({ image: 'a', reference: 'a', platform: 'p', dedupeKey: 'r.test/a:1|linux/amd64' })).toBeNull();
+    expect((await pulls.findInFlight('r.test/a:1|linux/amd64'))?.id).toBe(first.id);
+    await endedDaysAgo(first.id, 'succeeded', 0);
+    expect(await pulls.findInFlight('r.test/a:1|linux/amd64')).toBeNull();
+    expect((await pull('r.test/a:1|linux/amd64')).id).not.toBe(first.id);
+  });
+
+  it('deletes only the records of pulls that ended before the retention limit', async () => {
+    const oldSucceeded = await pull('old-ok');
+    const oldFailed = await pull('old-failed');
+    const recent = await pull('recent');
+    const stillQueued = await pull('queued');
+    await endedDaysAgo(oldSucceeded.id, 'succeeded', 40);
+    await endedDaysAgo(oldFailed.id, 'failed', 31);
+    await endedDaysAgo(recent.id, 'succeeded', 1);
+    await db.pool.query(`UPDATE pulls SET created_at = now() - interval '40 days' WHERE id = $1`, [stillQueued.id]);
+
+    expect(await pulls.deleteEndedBefore(new Date(Date.now() - 30 * DAY))).toBe(2);
+    expect(await pulls.findById(oldSucceeded.id)).toBeNull();
+    expect(await pulls.findById(oldFailed.id)).toBeNull();
+    expect(await pulls.findById(recent.id)).not.toBeNull();
+    expect(await pulls.findById(stillQueued.id)).not.toBeNull();
+  });
+});
