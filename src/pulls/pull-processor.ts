@@ -55,12 +55,17 @@ export function createPullProcessor(deps: PullProcessorDeps) {
       await mapLimit(resolved.layers, deps.layerConcurrency, async (layer: Descriptor, signal) => {
         if (!(await deps.store.has(layer.digest))) {
           const blob = await deps.registry.getBlob(source.target, layer, { signal });
-          await deps.store.write(layer.digest, layer.size, blob.body, {
+          const written = await deps.store.write(layer.digest, layer.size, blob.body, {
             onProgress: (delta: number) => {
               progress.bytesDone += delta;
               dirty = true;
             },
           });
+          // Another pull stored it between our look and our write: drop the download unread.
+          if (written.alreadyPresent) {
+            blob.body.destroy();
+            progress.bytesDone += layer.size;
+          }
         } else {
           progress.bytesDone += layer.size;
         }
@@ -121,7 +126,19 @@ export function createPullProcessor(deps: PullProcessorDeps) {
   return async function processPull(job: Job<PullJobData>): Promise<void> {
     const pull = await deps.pulls.findById(job.data.pullId);
     if (!pull || !(await deps.pulls.markRunning(pull.id))) return;
-    const credentials = job.data.sealedCredentials ? deps.secrets.open<Credentials>(job.data.sealedCredentials) : undefined;
+    let credentials: Credentials | undefined;
+    try {
+      credentials = job.data.sealedCredentials ? deps.secrets.open<Credentials>(job.data.sealedCredentials) : undefined;
+    } catch {
+      // Another BERTH_SECRET than the API's (or a damaged payload): no retry can open them.
+      const failure: PullError = {
+        code: 'CREDENTIALS_UNREADABLE',
+        message: 'the credentials of this pull cannot be decrypted: the API and the workers must share BERTH_SECRET',
+      };
+      await deps.pulls.markFailed(pull.id, failure);
+      deps.log.warn({ pullId: pull.id, err: failure }, 'pull failed');
+      throw new UnrecoverableError(failure.message);
+    }
     try {
       await run(pull, credentials);
     } catch (err) {

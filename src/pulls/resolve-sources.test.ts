@@ -69,3 +69,22 @@ describe('resolveFromSources', () => {
     expect(err.message).toContain('a.test/app, b.test/app');
   });
 });
+
+describe('resolveFromSources across short-name candidates', () => {
+  it('is worth retrying when an earlier candidate failed temporarily, even if the last failed for good', async () => {
+    const r = resolver({ 'a.test': down('a.test'), 'b.test': missing('b.test') });
+    const candidates = [candidate('a.test/app', [source('a.test/app', false)]), candidate('b.test/app', [source('b.test/app', false)])];
+    const err = (await resolveFromSources(r, candidates, platform).catch((e: unknown) => e)) as PullFailedError;
+    expect(err.temporary).toBe(true);
+  });
+});
+
+describe('isTemporary', () => {
+  it('retries a blob a concurrent delete removed, never one whose digest or size is wrong', async () => {
+    const { isTemporary } = await import('./resolve-sources.js');
+    const { BlobVanishedError, ContentVerificationError } = await import('../store/errors.js');
+    expect(isTemporary(new BlobVanishedError(`sha256:${'a'.repeat(64)}`))).toBe(true);
+    expect(isTemporary(new ContentVerificationError('DIGEST_MISMATCH', 'blob has another digest'))).toBe(false);
+    expect(isTemporary(new ContentVerificationError('SIZE_MISMATCH', 'blob has another size'))).toBe(false);
+  });
+});

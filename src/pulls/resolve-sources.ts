@@ -39,7 +39,9 @@ export function errorSummary(err: unknown): { code: string; message: string } {
 export function isTemporary(err: unknown): boolean {
   if (err instanceof PullFailedError) return err.temporary;
   if (err instanceof RegistryError) return err.temporary;
-  if (err instanceof AppError) return err.code === 'BLOB_VANISHED' || err.code === 'DIGEST_MISMATCH' || err.code === 'SIZE_MISMATCH';
+  // A blob a concurrent delete removed is fetched again; a blob whose digest or size is wrong is not:
+  // the registry serves bad content, and retrying would download it again (a cut body is a network error).
+  if (err instanceof AppError) return err.code === 'BLOB_VANISHED';
   // Unknown faults (Postgres or the disk hiccuping) are worth another try.
   return true;
 }
@@ -77,6 +79,7 @@ export async function resolveFromSources(
   platform: Platform,
 ): Promise<ResolvedSource> {
   const attempts: SourceAttempt[] = [];
+  const candidateFailures: PullFailedError[] = [];
   let last: PullFailedError | undefined;
   for (const candidate of candidates) {
     const candidateAttempts: SourceAttempt[] = [];
@@ -99,11 +102,14 @@ export async function resolveFromSources(
       candidateAttempts,
       temporary,
     );
+    candidateFailures.push(last);
   }
   if (!last) throw new PullFailedError('PULL_FAILED', 'no source to pull from', [], false);
   if (candidates.length === 1) throw last;
   // A short name tried in several registries: say so, as podman does, and list every attempt.
   const names = candidates.map((c) => formatName(c.name)).join(', ');
   const detail = attempts.map((a) => `${a.source}: ${a.error.message}`).join('; ');
-  throw new PullFailedError(last.code, `no candidate of ${names} could be pulled: ${detail}`, attempts, last.temporary);
+  // Worth retrying when any candidate's registry failed temporarily: that one may have had the image.
+  const temporary = candidateFailures.some((f) => f.temporary);
+  throw new PullFailedError(last.code, `no candidate of ${names} could be pulled: ${detail}`, attempts, temporary);
 }
