@@ -1,7 +1,9 @@
 /** RegistryClient: tag pagination and ping against a real node:http server on 127.0.0.1. */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { testTls } from '../../test/helpers/tls.js';
 import { nextLink, RegistryClient } from './client.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -40,6 +42,22 @@ describe('listTags', () => {
     res.writeHead(200, headers);
     res.end(JSON.stringify({ name: 'repo', tags: page }));
   };
+
+  it('follows absolute Link pages of an insecure registry that turns out to speak TLS', async () => {
+    // Loopback is insecure: the first request finds out the scheme (https, unverified), and the pages
+    // that follow on https://127.0.0.1:PORT are the same registry.
+    const tls = await testTls();
+    const server = createHttpsServer({ cert: tls.certPem, key: tls.keyPem }, paginated((next, host) => `<https://${host}${next}>; rel="next"`));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = new RegistryClient({ retryBaseDelayMs: 5 });
+    cleanups.push(() => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }));
+    cleanups.push(() => client.close());
+    const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    expect(await client.listTags({ registry: host, repository: 'repo' }, { pageSize: 2 })).toEqual(all);
+  });
 
   it('follows Link rel="next" pages', async () => {
     const { client, host, urls } = await setup(paginated((next) => `<${next}>; rel="next"`));

@@ -74,7 +74,8 @@ export class RegistryClient {
   /** All tags of a repository, following `Link: rel="next"` pages on the same registry. */
   async listTags(target: RepositoryTarget, options: ListTagsOptions = {}): Promise<string[]> {
     const maxTags = options.maxTags ?? 100_000;
-    const base = this.transport.baseUrl(target);
+    // The origin of the first page, once answered: for an insecure host the scheme is only known then.
+    let origin: string | undefined;
     const what = `tag list of ${target.repository}`;
     let path: string | undefined = repositoryApiPath(target.repository, `tags/list${options.pageSize ? `?n=${options.pageSize}` : ''}`);
     const seen = new Set<string>();
@@ -97,12 +98,13 @@ export class RegistryClient {
       }
       tags.push(...list);
       if (tags.length >= maxTags) return tags.slice(0, maxTags);
+      origin ??= new URL(res.url).origin;
       const link = nextLink(headerValue(res.headers, 'link'));
       path = undefined;
       if (link !== undefined) {
         const next = new URL(link, res.url);
         // Credentials go only to the registry itself; a page elsewhere is not followed.
-        if (next.origin !== base.origin) throw new RegistryError('PROTOCOL_ERROR', `${what}: the next page is on another host (${next.host})`, { registry: target.registry });
+        if (next.origin !== origin) throw new RegistryError('PROTOCOL_ERROR', `${what}: the next page is on another host (${next.host})`, { registry: target.registry });
         const candidate = next.pathname + next.search;
         if (!seen.has(candidate)) path = candidate;
       }
