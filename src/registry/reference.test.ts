@@ -240,3 +240,21 @@ describe('round trips (property-based)', () => {
     );
   });
 });
+
+describe('errors about references written with credentials', () => {
+  it.each(['https://alice:s3cret@registry.example/app:1', 'alice:s3cret@registry.example/app:1'])('never repeat the password of %s', (input) => {
+    let message = '';
+    try {
+      parseReference(input);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/invalid image reference/);
+    expect(message).not.toContain('s3cret');
+  });
+
+  it('still quote a tag and digest reference as written', () => {
+    const input = `Alpine:3@sha256:${'a'.repeat(64)}`;
+    expect(() => parseReference(input)).toThrow(input);
+  });
+});

@@ -56,7 +56,21 @@ const OFFICIAL_REPO_PREFIX = 'library/';
 const DIGEST_HEX_LENGTH: Record<string, number> = { sha256: 64, sha384: 96, sha512: 128 };
 
 function invalid(input: string, why: string): RegistryError {
-  return new RegistryError('INVALID_REFERENCE', `invalid image reference "${input}": ${why}`);
+  return new RegistryError('INVALID_REFERENCE', withoutUserinfo(input, `invalid image reference "${input}": ${why}`));
+}
+
+/**
+ * A reference written as a URL with credentials (`https://user:pass@host/app`, a common slip) must
+ * not carry them into an error message, and so into an answer or a log line: they are masked.
+ */
+function withoutUserinfo(input: string, message: string): string {
+  const at = input.indexOf('@');
+  if (at <= 0) return message;
+  const userinfo = input.slice(0, at).replace(/^[a-z][a-z0-9+.-]*:\/\//i, '');
+  // name:tag@sha256:… is a tag and a digest, not credentials.
+  const isDigest = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-f]/i.test(input.slice(at + 1));
+  if (isDigest || userinfo.includes('/') || !userinfo.includes(':')) return message;
+  return message.split(userinfo).join('***');
 }
 
 /**
