@@ -4,7 +4,7 @@
  * blobs a delete leaves or removes.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { cp, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -382,10 +382,12 @@ describe('migrate', () => {
     ]);
     try {
       const results = await Promise.all([migrate(p1), migrate(p2)]);
-      expect(results.map((r) => r.applied).sort()).toEqual([[], ['0001_initial.sql']]);
+      const files = (await readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith('.sql')).sort();
+      // One instance applied every file, the other found nothing left to do.
+      expect(results.map((r) => r.applied).sort()).toEqual([[], files]);
       expect((await migrate(p1)).applied).toEqual([]);
       const { rows } = await p1.query('SELECT count(*)::int AS n FROM schema_migrations');
-      expect(rows[0].n).toBe(1);
+      expect(rows[0].n).toBe(files.length);
     } finally {
       await p1.end();
       await p2.end();

@@ -52,7 +52,7 @@ describe('a pull whose job Redis lost', () => {
       await queue.close();
       connection.disconnect();
     }
-    await sql(`UPDATE pulls SET created_at = now() - interval '1 minute' WHERE id = $1`, [first.body.id]);
+    await sql(`UPDATE pulls SET created_at = date_trunc('milliseconds', now() - interval '1 minute') WHERE id = $1`, [first.body.id]);
 
     const second = await api(berth.url, 'POST', '/v1/pulls', body);
     expect(second.status).toBe(202);

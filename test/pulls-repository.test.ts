@@ -44,12 +44,34 @@ describe('pulls repository', () => {
     await endedDaysAgo(oldSucceeded.id, 'succeeded', 40);
     await endedDaysAgo(oldFailed.id, 'failed', 31);
     await endedDaysAgo(recent.id, 'succeeded', 1);
-    await db.pool.query(`UPDATE pulls SET created_at = now() - interval '40 days' WHERE id = $1`, [stillQueued.id]);
+    await db.pool.query(`UPDATE pulls SET created_at = date_trunc('milliseconds', now() - interval '40 days') WHERE id = $1`, [stillQueued.id]);
 
     expect(await pulls.deleteEndedBefore(new Date(Date.now() - 30 * DAY))).toBe(2);
     expect(await pulls.findById(oldSucceeded.id)).toBeNull();
     expect(await pulls.findById(oldFailed.id)).toBeNull();
     expect(await pulls.findById(recent.id)).not.toBeNull();
     expect(await pulls.findById(stillQueued.id)).not.toBeNull();
+  });
+});
+
+describe('the pulls list', () => {
+  it('pages through pulls created in the same millisecond without skipping one', async () => {
+    await db.pool.query('DELETE FROM pulls');
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await pull(`same-ms-${i}`)).id);
+    // Stored in whole milliseconds, as the cursor carries them: nothing finer is lost between pages.
+    const { rows } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pulls WHERE created_at <> date_trunc('milliseconds', created_at)`);
+    expect(rows[0]!.n).toBe(0);
+    await db.pool.query(`UPDATE pulls SET created_at = date_trunc('milliseconds', now())`);
+    const seen: string[] = [];
+    let before: { createdAt: string; id: string } | undefined;
+    for (;;) {
+      const page = await pulls.list({ limit: 2, ...(before ? { before } : {}) });
+      if (page.length === 0) break;
+      seen.push(...page.map((p) => p.id));
+      const last = page.at(-1)!;
+      before = { createdAt: last.createdAt.toISOString(), id: last.id };
+    }
+    expect(seen.sort()).toEqual(ids.sort());
   });
 });
