@@ -4,20 +4,19 @@
  * digest and size, fsynced and renamed into place, so a blob path either holds verified bytes or does
  * not exist (as containerd's content store does with its ingest directory).
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { BadRequestError, NotFoundError } from '../errors.js';
-import { ContentVerificationError } from './errors.js';
+import { BlobWriter, type Chunk } from './blob-writer.js';
 
 const DIGEST = /^sha256:([a-f0-9]{64})$/;
 const HEX = /^[a-f0-9]{64}$/;
 /** Temp files older than this are left over from a crash and removed by init(). */
 const STALE_TEMP_MS = 60 * 60 * 1000;
 
-/** A piece of a blob as a source yields it. */
-export type Chunk = Buffer | Uint8Array;
+export type { Chunk } from './blob-writer.js';
 
 /** What stat() tells about a stored blob. */
 export interface BlobStat {
@@ -48,24 +47,6 @@ function hexOf(digest: string): string {
   const match = typeof digest === 'string' ? DIGEST.exec(digest) : null;
   if (!match) throw new BadRequestError('INVALID_DIGEST', `${JSON.stringify(digest)} is not a sha256:<64 lowercase hex> digest`);
   return match[1]!;
-}
-
-async function writeAll(file: FileHandle, buf: Buffer): Promise<void> {
-  let offset = 0;
-  while (offset < buf.length) {
-    const { bytesWritten } = await file.write(buf, offset, buf.length - offset);
-    offset += bytesWritten;
-  }
-}
-
-/** Makes a rename durable: fsync the directory that holds the new entry. */
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /** Blobs by digest under one root directory. */
@@ -126,61 +107,33 @@ export class ContentStore {
     source: AsyncIterable<Chunk> | Iterable<Chunk> | Readable,
     options: WriteOptions = {},
   ): Promise<WriteResult> {
-    const target = this.path(digest);
     if (!Number.isSafeInteger(expectedSize) || expectedSize < 0) {
       throw new RangeError(`expectedSize must be a non-negative integer, got ${expectedSize}`);
     }
     const existing = await this.stat(digest);
     if (existing) return { size: existing.size, alreadyPresent: true };
 
-    const temp = path.join(this.tmpDir, `${hexOf(digest)}.${randomBytes(8).toString('hex')}.partial`);
-    const file = await open(temp, 'wx');
-    let closed = false;
-    let stored = false;
+    const writer = await this.createWriter(digest, expectedSize);
     try {
-      const hash = createHash('sha256');
-      let size = 0;
-      for await (const chunk of source as AsyncIterable<Chunk>) {
-        const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-        size += buf.length;
-        // Breaking out of for-await calls return() on the iterator: a Readable is destroyed, so a
-        // registry sending an endless body is cut off here rather than filling the disk.
-        if (size > expectedSize) {
-          throw new ContentVerificationError('SIZE_MISMATCH', `Blob ${digest} is larger than the expected ${expectedSize} bytes`, {
-            digest,
-            expectedSize,
-          });
-        }
-        hash.update(buf);
-        await writeAll(file, buf);
-        options.onProgress?.(buf.length);
-      }
-      if (size !== expectedSize) {
-        throw new ContentVerificationError('SIZE_MISMATCH', `Blob ${digest} has ${size} bytes, expected ${expectedSize}`, {
-          digest,
-          expectedSize,
-          actualSize: size,
-        });
-      }
-      const actual = `sha256:${hash.digest('hex')}`;
-      if (actual !== digest) {
-        throw new ContentVerificationError('DIGEST_MISMATCH', `Blob expected to be ${digest} has digest ${actual}`, {
-          digest,
-          actualDigest: actual,
-        });
-      }
-      await file.sync();
-      await file.close();
-      closed = true;
-      // Writers racing on one blob each rename identical, verified bytes: whichever lands last wins.
-      await rename(temp, target);
-      await syncDir(this.blobsDir);
-      stored = true;
-      return { size, alreadyPresent: false };
-    } finally {
-      if (!closed) await file.close().catch(() => undefined);
-      if (!stored) await rm(temp, { force: true }).catch(() => undefined);
+      await writer.append(source, options.onProgress);
+      return await writer.commit();
+    } catch (err) {
+      await writer.abort();
+      throw err;
     }
+  }
+
+  /**
+   * A writer for a blob that may come from several sources (a download resumed after a cut): the
+   * caller appends, then commits (verified) or aborts. Checks nothing about whether it is stored.
+   */
+  async createWriter(digest: string, expectedSize: number): Promise<BlobWriter> {
+    const target = this.path(digest);
+    if (!Number.isSafeInteger(expectedSize) || expectedSize < 0) {
+      throw new RangeError(`expectedSize must be a non-negative integer, got ${expectedSize}`);
+    }
+    const temp = path.join(this.tmpDir, `${hexOf(digest)}.${randomBytes(8).toString('hex')}.partial`);
+    return BlobWriter.open({ digest, expectedSize, temp, path: target, dir: this.blobsDir });
   }
 
   /** Stores bytes held in memory (manifests, configs), verified like write(). */
