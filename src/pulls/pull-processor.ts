@@ -4,6 +4,7 @@
  * transaction. Temporary failures are retried by BullMQ; permanent ones end the pull at once.
  */
 import { UnrecoverableError, type Job } from 'bullmq';
+import { RegistryError } from '../registry/errors.js';
 import { formatName, formatReference } from '../registry/reference.js';
 import { parsePlatform } from '../registry/platform.js';
 import type { Credentials } from '../registry/credentials.js';
@@ -17,11 +18,15 @@ import type { PlannedSource, PlanPull } from './pull-plan.js';
 import type { PullError, PullProgress, PullRow, PullsRepository } from './pulls-repository.js';
 import type { PullJobData } from './pull-queue.js';
 
+/** How often one layer's download is resumed after breaking off, within one attempt of the pull. */
+const MAX_RESUMES = 3;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 /** What the processor needs, and nothing more. */
 export interface PullProcessorDeps {
   pulls: Pick<PullsRepository, 'findById' | 'markRunning' | 'updateProgress' | 'markSucceeded' | 'markFailed'>;
   images: Pick<ImagesService, 'commitPulledImage'>;
-  store: Pick<ContentStore, 'has' | 'write' | 'writeBytes'>;
+  store: Pick<ContentStore, 'has' | 'createWriter' | 'writeBytes'>;
   registry: Pick<RegistryClient, 'resolveImage' | 'getBlob'>;
   planPull: PlanPull;
   secrets: SecretBox;
@@ -34,6 +39,38 @@ export interface PullProcessorDeps {
 /** Builds the BullMQ processor function for pull jobs. */
 export function createPullProcessor(deps: PullProcessorDeps) {
   const interval = deps.progressIntervalMs ?? 300;
+
+  /**
+   * Downloads one layer into the store. A download that breaks off mid-body is resumed with Range
+   * from the last byte written (a few times) rather than started over, as containerd's fetcher does.
+   */
+  async function downloadLayer(source: PlannedSource, layer: Descriptor, signal: AbortSignal, onProgress: (delta: number) => void): Promise<void> {
+    const writer = await deps.store.createWriter(layer.digest, layer.size);
+    try {
+      for (let resumes = 0; ; resumes++) {
+        try {
+          const blob = await deps.registry.getBlob(source.target, layer, { signal, offset: writer.written });
+          if (blob.offset !== writer.written) {
+            // The registry ignored Range and sends the whole blob again.
+            onProgress(-writer.written);
+            await writer.restart();
+          }
+          await writer.append(blob.body, onProgress);
+          break;
+        } catch (err) {
+          // Only a network fault is resumed; bad content, a full disk or an abort end the download.
+          const resumable = err instanceof RegistryError && err.temporary && !signal.aborted && resumes < MAX_RESUMES;
+          if (!resumable) throw err;
+          deps.log.warn({ digest: layer.digest, bytesWritten: writer.written, err: errorSummary(err) }, 'layer download broke off; resuming');
+          await sleep(250 * (resumes + 1));
+        }
+      }
+      await writer.commit();
+    } catch (err) {
+      await writer.abort();
+      throw err;
+    }
+  }
 
   async function storeBlobs(
     pull: PullRow,
@@ -53,22 +90,12 @@ export function createPullProcessor(deps: PullProcessorDeps) {
       await deps.store.writeBytes(resolved.manifestDigest, resolved.manifestBytes);
       await deps.store.writeBytes(resolved.configDescriptor.digest, resolved.configBytes);
       await mapLimit(resolved.layers, deps.layerConcurrency, async (layer: Descriptor, signal) => {
-        if (!(await deps.store.has(layer.digest))) {
-          const blob = await deps.registry.getBlob(source.target, layer, { signal });
-          const written = await deps.store.write(layer.digest, layer.size, blob.body, {
-            onProgress: (delta: number) => {
-              progress.bytesDone += delta;
-              dirty = true;
-            },
-          });
-          // Another pull stored it between our look and our write: drop the download unread.
-          if (written.alreadyPresent) {
-            blob.body.destroy();
-            progress.bytesDone += layer.size;
-          }
-        } else {
-          progress.bytesDone += layer.size;
-        }
+        const onProgress = (delta: number): void => {
+          progress.bytesDone += delta;
+          dirty = true;
+        };
+        if (await deps.store.has(layer.digest)) onProgress(layer.size);
+        else await downloadLayer(source, layer, signal, onProgress);
         progress.layersDone += 1;
         dirty = true;
       });

@@ -22,10 +22,11 @@ export interface BlobWriterTarget {
   dir: string;
 }
 
-async function writeAll(file: FileHandle, buf: Buffer): Promise<void> {
+/** Writes all of `buf` at `position` (explicit positions: restart() truncates under the writer). */
+async function writeAll(file: FileHandle, buf: Buffer, position: number): Promise<void> {
   let offset = 0;
   while (offset < buf.length) {
-    const { bytesWritten } = await file.write(buf, offset, buf.length - offset);
+    const { bytesWritten } = await file.write(buf, offset, buf.length - offset, position + offset);
     offset += bytesWritten;
   }
 }
@@ -77,7 +78,7 @@ export class BlobWriter {
         throw new ContentVerificationError('SIZE_MISMATCH', `Blob ${digest} is larger than the expected ${expectedSize} bytes`, { digest, expectedSize });
       }
       try {
-        await writeAll(this.file, buf);
+        await writeAll(this.file, buf, this.#size);
       } catch (err) {
         // The file may now hold part of this chunk: it can no longer be resumed.
         this.#broken = err as Error;

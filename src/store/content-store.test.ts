@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -171,5 +171,45 @@ describe('ContentStore', () => {
     await utimes(stale, twoHoursAgo, twoHoursAgo);
     await store.init();
     expect(await tempFiles()).toEqual(['fresh.partial']);
+  });
+});
+
+describe('createWriter (resumable writes)', () => {
+  const bytes = randomBytes(10_000);
+  const digest = digestOf(bytes);
+
+  /** Yields `head`, then fails like a connection that broke off. */
+  async function* cutAfter(head: Buffer): AsyncGenerator<Buffer> {
+    yield head;
+    throw new Error('connection reset');
+  }
+
+  it('keeps what a failed source delivered, so the rest can be appended and committed', async () => {
+    const writer = await store.createWriter(digest, bytes.length);
+    await expect(writer.append(cutAfter(bytes.subarray(0, 4000)))).rejects.toThrow('connection reset');
+    expect(writer.written).toBe(4000);
+    await writer.append([bytes.subarray(4000)]);
+    await writer.commit();
+    expect((await store.readBytes(digest)).equals(bytes)).toBe(true);
+  });
+
+  it('starts over on restart(), for a registry that ignored Range', async () => {
+    const writer = await store.createWriter(digest, bytes.length);
+    await writer.append(cutAfter(bytes.subarray(0, 3000))).catch(() => undefined);
+    await writer.restart();
+    expect(writer.written).toBe(0);
+    await writer.append([bytes]);
+    await writer.commit();
+    // The file holds exactly the blob: no hole where the first try's bytes were.
+    expect((await store.readBytes(digest)).equals(bytes)).toBe(true);
+  });
+
+  it('refuses to commit a blob pieced together wrongly, and abort() leaves nothing behind', async () => {
+    const writer = await store.createWriter(digest, bytes.length);
+    await writer.append([bytes.subarray(0, 5000), bytes.subarray(0, 5000)]);
+    await expect(writer.commit()).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' });
+    await writer.abort();
+    expect(await store.has(digest)).toBe(false);
+    expect(await readdir(path.join(root, 'tmp'))).toEqual([]);
   });
 });
