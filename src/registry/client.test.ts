@@ -1,5 +1,5 @@
 /** RegistryClient: tag pagination and ping against a real node:http server on 127.0.0.1. */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -11,12 +11,8 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function setup(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ client: RegistryClient; host: string; urls: string[] }> {
-  const urls: string[] = [];
-  const server = createServer((req, res) => {
-    urls.push(req.url ?? '');
-    handler(req, res);
-  });
+/** Listens on a free loopback port; the server and a client for it are closed after the test. */
+async function listen(server: Server): Promise<{ client: RegistryClient; host: string }> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const client = new RegistryClient({ retryBaseDelayMs: 5 });
   cleanups.push(() => new Promise<void>((resolve) => {
@@ -24,7 +20,16 @@ async function setup(handler: (req: IncomingMessage, res: ServerResponse) => voi
     server.close(() => resolve());
   }));
   cleanups.push(() => client.close());
-  return { client, host: `127.0.0.1:${(server.address() as AddressInfo).port}`, urls };
+  return { client, host: `127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+async function setup(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ client: RegistryClient; host: string; urls: string[] }> {
+  const urls: string[] = [];
+  const server = createServer((req, res) => {
+    urls.push(req.url ?? '');
+    handler(req, res);
+  });
+  return { ...(await listen(server)), urls };
 }
 
 describe('listTags', () => {
@@ -48,14 +53,7 @@ describe('listTags', () => {
     // that follow on https://127.0.0.1:PORT are the same registry.
     const tls = await testTls();
     const server = createHttpsServer({ cert: tls.certPem, key: tls.keyPem }, paginated((next, host) => `<https://${host}${next}>; rel="next"`));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const client = new RegistryClient({ retryBaseDelayMs: 5 });
-    cleanups.push(() => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }));
-    cleanups.push(() => client.close());
-    const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const { client, host } = await listen(server);
     expect(await client.listTags({ registry: host, repository: 'repo' }, { pageSize: 2 })).toEqual(all);
   });
 

@@ -3,7 +3,7 @@
  * retries, error classification, redirects. Only faults a real registry cannot be made to show are
  * staged here; the happy paths are also proven against docker-registry in test/registry-client.test.ts.
  */
-import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -34,17 +34,8 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
 
-async function serve(handler: Handler): Promise<TestServer> {
-  const seen: Seen[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const entry = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString() };
-      seen.push(entry);
-      Promise.resolve(handler(entry, res)).catch(() => res.destroy());
-    });
-  });
+/** Listens on a free loopback port; the server is closed after the test. */
+async function listen(server: Server, seen: Seen[]): Promise<TestServer> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const t: TestServer = {
     host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
@@ -56,6 +47,20 @@ async function serve(handler: Handler): Promise<TestServer> {
   };
   servers.push(t);
   return t;
+}
+
+async function serve(handler: Handler): Promise<TestServer> {
+  const seen: Seen[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const entry = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString() };
+      seen.push(entry);
+      Promise.resolve(handler(entry, res)).catch(() => res.destroy());
+    });
+  });
+  return listen(server, seen);
 }
 
 function transport(options: ConstructorParameters<typeof RegistryTransport>[0] = {}): RegistryTransport {
@@ -336,17 +341,7 @@ async function serveTls(): Promise<TestServer> {
     seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: '' });
     json(res, 200, req.url === '/v2/' ? {} : { name: 'a', tags: ['1'] });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const t: TestServer = {
-    host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
-    seen,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
-  };
-  servers.push(t);
-  return t;
+  return listen(server, seen);
 }
 
 describe('insecure hosts (containers/image: HTTPS first, then plain HTTP)', () => {
