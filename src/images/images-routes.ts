@@ -8,6 +8,7 @@ import { problemResponses } from '../http/common-schemas.js';
 import type { ImagesService } from './images-service.js';
 import { DeleteResult, ImageList, ImageRefParams, ListImagesQuery } from './images-schemas.js';
 
+/** What the images routes need. */
 export interface ImagesRoutesOptions {
   images: Pick<ImagesService, 'get' | 'list' | 'remove'>;
 }

@@ -35,6 +35,7 @@ export const ImageSchema = Type.Object(
   { $id: 'Image' },
 );
 
+/** Path parameter naming an image in any of the forms berth accepts. */
 export const ImageRefParams = Type.Object({
   ref: Type.String({
     description:
@@ -42,17 +43,20 @@ export const ImageRefParams = Type.Object({
   }),
 });
 
+/** Query of GET /v1/images. */
 export const ListImagesQuery = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
   cursor: Type.Optional(Type.String({ description: 'nextCursor of the previous page' })),
   name: Type.Optional(Type.String({ description: 'Only images with this name (repo:tag) or in this repository' })),
 });
 
+/** A page of images. */
 export const ImageList = Type.Object({
   images: Type.Array(Type.Ref('Image')),
   nextCursor: Type.Optional(Type.String({ description: 'Pass as `cursor` for the next page' })),
 });
 
+/** What a delete removed, as `docker rmi` reports it. */
 export const DeleteResult = Type.Object({
   untagged: Type.Array(Type.String(), { description: 'Names removed' }),
   deleted: Type.Array(Type.String(), { description: 'Image IDs removed' }),

@@ -4,6 +4,7 @@ import { problemResponses } from '../http/common-schemas.js';
 import { CreatePullBody, ListPullsQuery, PullIdParams, PullList, WaitQuery } from './pulls-schemas.js';
 import { toPullView, type PullsService } from './pulls-service.js';
 
+/** What the pulls routes need. */
 export interface PullsRoutesOptions {
   pulls: PullsService;
   maxWaitSeconds: number;

@@ -52,6 +52,7 @@ export const AuthSchema = Type.Object(
   },
 );
 
+/** Body of POST /v1/pulls. */
 export const CreatePullBody = Type.Object(
   {
     image: Type.String({ minLength: 1, maxLength: 512, examples: ['alpine', 'quay.io/podman/hello:latest'] }),
@@ -61,18 +62,22 @@ export const CreatePullBody = Type.Object(
   { additionalProperties: false },
 );
 
+/** `?wait=SECONDS`: hold the answer until the pull ends. */
 export const WaitQuery = Type.Object({
   wait: Type.Optional(Type.Integer({ minimum: 0, description: 'Seconds to hold the answer until the pull ends' })),
 });
 
+/** Path parameter naming a pull. */
 export const PullIdParams = Type.Object({ id: Type.String({ description: 'Pull ID (a UUID)' }) });
 
+/** Query of GET /v1/pulls. */
 export const ListPullsQuery = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
   cursor: Type.Optional(Type.String()),
   state: Type.Optional(Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('succeeded'), Type.Literal('failed')])),
 });
 
+/** A page of pulls. */
 export const PullList = Type.Object({
   pulls: Type.Array(Type.Ref('Pull')),
   nextCursor: Type.Optional(Type.String({ description: 'Pass as `cursor` for the next page' })),

@@ -33,6 +33,7 @@ export interface PullRequest {
   auth?: unknown;
 }
 
+/** What the pulls service needs. */
 export interface PullsServiceDeps {
   repository: Pick<PullsRepository, 'insertUnlessInFlight' | 'findInFlight' | 'findById' | 'list' | 'delete' | 'markFailed'>;
   enqueue: EnqueuePull;

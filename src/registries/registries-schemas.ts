@@ -2,11 +2,13 @@
 import { Type } from 'typebox';
 import { ConfigSummarySchema } from '../images/images-schemas.js';
 
+/** Query of GET /v1/registries/inspect. */
 export const InspectQuery = Type.Object({
   image: Type.String({ minLength: 1, maxLength: 512, description: 'Image reference, as for a pull (short names are resolved)' }),
   platform: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'os/arch[/variant], default linux/amd64' })),
 });
 
+/** Query of GET /v1/registries/tags. */
 export const TagsQuery = Type.Object({
   repository: Type.String({ minLength: 1, maxLength: 512, description: 'Repository, e.g. quay.io/team/app or a short name' }),
 });
@@ -31,6 +33,7 @@ export const RemoteImageSchema = Type.Object({
   layers: Type.Array(Layer),
 });
 
+/** A repository's tags, and the source that listed them. */
 export const TagList = Type.Object({
   repository: Type.String(),
   source: Type.String(),

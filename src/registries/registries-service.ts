@@ -19,6 +19,7 @@ export interface RemoteRegistry extends ManifestResolver {
   listTags(target: RepositoryTarget, options?: { pageSize?: number }): Promise<string[]>;
 }
 
+/** What the registries service needs. */
 export interface RegistriesServiceDeps {
   settings: RegistrySettings;
   plan: PlanPull;
