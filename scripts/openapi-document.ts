@@ -12,7 +12,7 @@ const unused = (): never => {
 export function inertAppDeps(): AppDeps {
   return {
     images: { get: unused, list: unused, remove: unused },
-    pulls: { create: unused, get: unused, wait: unused, list: unused },
+    pulls: { create: unused, get: unused, cancel: unused, wait: unused, list: unused },
     registries: { describe: unused, inspect: unused, tags: unused },
     metrics: { metrics: unused, contentType: 'text/plain' },
     checks: [],

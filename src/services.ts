@@ -97,6 +97,7 @@ export async function createApi(config: Config, core: Core, pool: pg.Pool, redis
     defaultPlatform: config.defaultPlatform,
     normalizeReference: core.planner.normalize,
     jobExists: async (pullId) => (await queue.getJob(pullId)) !== undefined,
+    removeJob: async (pullId) => void (await queue.remove(pullId)),
   });
   const registry = createRegistryClient(core.registrySettings);
   const registries = createRegistriesService({

@@ -22,6 +22,9 @@ import type { PullJobData } from './pull-queue.js';
 const MAX_RESUMES = 3;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The pull was canceled through the API while it ran. */
+class PullCanceled extends Error {}
+
 /** What the processor needs, and nothing more. */
 export interface PullProcessorDeps {
   pulls: Pick<PullsRepository, 'findById' | 'markRunning' | 'updateProgress' | 'markSucceeded' | 'markFailed'>;
@@ -78,30 +81,33 @@ export function createPullProcessor(deps: PullProcessorDeps) {
     resolved: ResolvedImage,
     progress: PullProgress,
   ): Promise<void> {
-    let dirty = true;
+    // A pull canceled through the API is no longer "running": the progress write says so.
+    const canceled = new AbortController();
     const flush = async (): Promise<void> => {
-      if (!dirty) return;
-      dirty = false;
-      await deps.pulls.updateProgress(pull.id, { ...progress });
+      if (!(await deps.pulls.updateProgress(pull.id, { ...progress }))) canceled.abort();
     };
+    // Written on every tick, moved or not: a download stalled before its first byte must still learn
+    // that it was canceled.
     const timer = setInterval(() => void flush().catch(() => undefined), interval);
     try {
       await flush();
       await deps.store.writeBytes(resolved.manifestDigest, resolved.manifestBytes);
       await deps.store.writeBytes(resolved.configDescriptor.digest, resolved.configBytes);
-      await mapLimit(resolved.layers, deps.layerConcurrency, async (layer: Descriptor, signal) => {
-        const onProgress = (delta: number): void => {
-          progress.bytesDone += delta;
-          dirty = true;
-        };
-        if (await deps.store.has(layer.digest)) onProgress(layer.size);
-        else await downloadLayer(source, layer, signal, onProgress);
-        progress.layersDone += 1;
-        dirty = true;
-      });
+      try {
+        await mapLimit(resolved.layers, deps.layerConcurrency, async (layer: Descriptor, signal) => {
+          const onProgress = (delta: number): void => {
+            progress.bytesDone += delta;
+          };
+          if (await deps.store.has(layer.digest)) onProgress(layer.size);
+          else await downloadLayer(source, layer, AbortSignal.any([signal, canceled.signal]), onProgress);
+          progress.layersDone += 1;
+        });
+      } catch (err) {
+        throw canceled.signal.aborted ? new PullCanceled() : err;
+      }
       progress.bytesDone = progress.bytesTotal;
-      dirty = true;
       await flush();
+      if (canceled.signal.aborted) throw new PullCanceled();
     } finally {
       clearInterval(timer);
     }
@@ -169,6 +175,11 @@ export function createPullProcessor(deps: PullProcessorDeps) {
     try {
       await run(pull, credentials);
     } catch (err) {
+      if (err instanceof PullCanceled) {
+        // The API already recorded the cancellation; the job simply ends.
+        deps.log.info({ pullId: pull.id }, 'pull canceled');
+        return;
+      }
       const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       if (isTemporary(err) && !lastAttempt) {
         deps.log.warn({ pullId: pull.id, attempt: job.attemptsMade + 1, err: errorSummary(err) }, 'pull failed, will retry');

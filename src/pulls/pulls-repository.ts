@@ -145,19 +145,31 @@ export function createPullsRepository(pool: pg.Pool) {
       return rowCount === 1;
     },
 
-    async updateProgress(id: string, p: PullProgress): Promise<void> {
-      await pool.query(
+    /** Writes progress; false when the pull is no longer running (canceled): the worker should stop. */
+    async updateProgress(id: string, p: PullProgress): Promise<boolean> {
+      const { rowCount } = await pool.query(
         `UPDATE pulls SET bytes_done = $2, bytes_total = $3, layers_done = $4, layers_total = $5
          WHERE id = $1 AND state = 'running'`,
         [id, p.bytesDone, p.bytesTotal, p.layersDone, p.layersTotal],
       );
+      return rowCount === 1;
+    },
+
+    /** Ends a pull in flight as failed with `error`; null when it had already ended. */
+    async cancel(id: string, error: PullError): Promise<PullRow | null> {
+      const { rows } = await pool.query<DbRow>(
+        `UPDATE pulls SET state = 'failed', error = $2, finished_at = now()
+         WHERE id = $1 AND state IN ('queued', 'running') RETURNING *`,
+        [id, JSON.stringify(error)],
+      );
+      return rows[0] ? toRow(rows[0]) : null;
     },
 
     async markSucceeded(id: string, result: { imageId: string; source: string; reference: string; progress: PullProgress }): Promise<void> {
       await pool.query(
         `UPDATE pulls SET state = 'succeeded', image_id = $2, source = $3, reference = $4,
            bytes_done = $5, bytes_total = $6, layers_done = $7, layers_total = $8, error = NULL, finished_at = now()
-         WHERE id = $1`,
+         WHERE id = $1 AND state IN ('queued', 'running')`,
         [id, result.imageId, result.source, result.reference, result.progress.bytesDone, result.progress.bytesTotal, result.progress.layersDone, result.progress.layersTotal],
       );
     },

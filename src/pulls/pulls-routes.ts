@@ -53,6 +53,22 @@ export function pullsRoutes({ pulls, maxWaitSeconds }: PullsRoutesOptions): Fast
       },
     );
 
+    app.delete(
+      '/v1/pulls/:id',
+      {
+        schema: {
+          tags: ['pulls'],
+          operationId: 'cancelPull',
+          summary: 'Cancel a pull in flight',
+          description:
+            'The pull ends as failed with code CANCELED: a queued one leaves the queue, a running one stops within a second. 409 when it already ended.',
+          params: PullIdParams,
+          response: { 200: { $ref: 'Pull' }, ...problemResponses(404, 409, 500, 503) },
+        },
+      },
+      async (request) => toPullView(await pulls.cancel(request.params.id)),
+    );
+
     app.get(
       '/v1/pulls',
       {

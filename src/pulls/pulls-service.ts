@@ -2,7 +2,7 @@
  * Accepting, finding and waiting for pulls. Two requests for the same normalized reference and
  * platform while one is in flight share one pull (a partial unique index in Postgres decides).
  */
-import { BadRequestError, NotFoundError } from '../errors.js';
+import { BadRequestError, ConflictError, NotFoundError } from '../errors.js';
 import { parseCriAuth } from '../registry/credentials.js';
 import { formatPlatform, normalizePlatform, parsePlatform } from '../registry/platform.js';
 import { formatReference, parseReference } from '../registry/reference.js';
@@ -35,10 +35,12 @@ export interface PullRequest {
 
 /** What the pulls service needs. */
 export interface PullsServiceDeps {
-  repository: Pick<PullsRepository, 'insertUnlessInFlight' | 'findInFlight' | 'findById' | 'list' | 'delete' | 'markFailed'>;
+  repository: Pick<PullsRepository, 'insertUnlessInFlight' | 'findInFlight' | 'findById' | 'list' | 'delete' | 'markFailed' | 'cancel'>;
   enqueue: EnqueuePull;
   /** Whether the queue still holds the job of a pull (false once Redis lost it). */
   jobExists?: (pullId: string) => Promise<boolean>;
+  /** Takes a waiting job off the queue (a running one is stopped by its worker instead). */
+  removeJob?: (pullId: string) => Promise<void>;
   secrets: SecretBox;
   defaultPlatform: string;
   /** Normalizes what the user asked for into the reference a pull is keyed by. */
@@ -154,6 +156,23 @@ export function createPullsService(deps: PullsServiceDeps) {
 
     /** A pull by ID; 404 when unknown. */
     get: find,
+
+    /**
+     * Cancels a pull in flight: it ends as failed with code CANCELED. A queued job leaves the queue; a
+     * running one is stopped by its worker at its next progress write. 409 when the pull already ended.
+     */
+    async cancel(id: string): Promise<PullRow> {
+      const pull = await find(id);
+      const canceled = ended(pull.state)
+        ? null
+        : await deps.repository.cancel(pull.id, { code: 'CANCELED', message: `canceled by DELETE /v1/pulls/${pull.id}` });
+      if (!canceled) {
+        const now = (await deps.repository.findById(pull.id)) ?? pull;
+        throw new ConflictError('PULL_ENDED', `pull ${pull.id} already ${now.state}; there is nothing to cancel`);
+      }
+      await deps.removeJob?.(pull.id).catch(() => undefined);
+      return canceled;
+    },
 
     /** Holds until the pull ends or `seconds` pass, then answers its current state. */
     async wait(row: PullRow, seconds: number): Promise<PullRow> {
