@@ -82,3 +82,23 @@ describe('input the API did not expect', () => {
     expect(res.headers.get('content-type')).toContain('application/problem+json');
   });
 });
+
+describe('GET /v1/pulls pages', () => {
+  it('walk through every pull exactly once, and a forged cursor is a 400', async () => {
+    for (const tag of ['p1', 'p2', 'p3']) await api(berth.url, 'POST', '/v1/pulls', { image: `127.0.0.1:9/paged/app:${tag}` });
+    const all = (await api(berth.url, 'GET', '/v1/pulls?limit=1000')).body.pulls.map((p: { id: string }) => p.id) as string[];
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await api(berth.url, 'GET', `/v1/pulls?limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(page.status).toBe(200);
+      seen.push(...page.body.pulls.map((p: { id: string }) => p.id));
+      cursor = page.body.nextCursor;
+    } while (cursor);
+    expect(seen).toEqual(all);
+    const forged = Buffer.from(JSON.stringify({ at: new Date().toISOString(), id: 'not-a-uuid' })).toString('base64url');
+    const res = await api(berth.url, 'GET', `/v1/pulls?cursor=${forged}`);
+    expect(res.status).toBe(400);
+    expect(res.body.code).toBe('INVALID_CURSOR');
+  });
+});

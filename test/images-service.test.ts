@@ -11,8 +11,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MIGRATIONS_DIR, migrate } from '../src/db/migrate.js';
 import { createPool, quoteSchema, withTransaction } from '../src/db/pool.js';
 import { createImagesRepository, type ImagesRepository } from '../src/images/images-repository.js';
+import { configSummary } from '../src/images/config-summary.js';
 import {
-  configSummary,
   createImagesService,
   type ImagesService,
   type PulledImage,

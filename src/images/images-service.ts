@@ -10,6 +10,8 @@ import { BadRequestError, ConflictError, NotFoundError } from '../errors.js';
 import { formatName, hasExplicitDomain, parseReference, type ImageReference } from '../registry/reference.js';
 import type { ContentStore } from '../store/content-store.js';
 import { BlobVanishedError } from '../store/errors.js';
+import { decodeCursor, encodeCursor } from '../http/cursor.js';
+import { configSummary } from './config-summary.js';
 import { lockStoreGc, withStoreGcLock } from './blob-gc.js';
 import {
   createImagesRepository,
@@ -18,7 +20,6 @@ import {
   type ImagesRepository,
   type LayerRow,
   type ListFilter,
-  type ListPosition,
   type RepoDigestRow,
 } from './images-repository.js';
 
@@ -100,65 +101,6 @@ export interface ImagesServiceDeps {
 
 const ID_OR_PREFIX = /^(sha256:)?([a-f0-9]{12,64})$/;
 const IMAGE_ID = /^sha256:[a-f0-9]{64}$/;
-
-type Json = Record<string, unknown>;
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((s): s is string => typeof s === 'string') : []);
-const text = (v: unknown): string => (typeof v === 'string' ? v : '');
-const keys = (v: unknown): string[] => (isObject(v) ? Object.keys(v).sort() : Array.isArray(v) ? strings(v) : []);
-const labels = (v: unknown): Record<string, string> =>
-  isObject(v) ? Object.fromEntries(Object.entries(v).filter((e): e is [string, string] => typeof e[1] === 'string')) : {};
-
-/**
- * Maps an OCI image config (image-spec config.md: its `config` section's Env, Cmd, Entrypoint,
- * WorkingDir, User, Labels, ExposedPorts and Volumes) to the summary berth keeps. An object that is
- * already a summary is normalized as it is.
- */
-export function configSummary(config: unknown): ConfigSummary {
-  if (isObject(config) && !('config' in config) && Array.isArray(config.env)) {
-    const c = config;
-    return {
-      env: strings(c.env),
-      cmd: strings(c.cmd),
-      entrypoint: strings(c.entrypoint),
-      workingDir: text(c.workingDir),
-      user: text(c.user),
-      labels: labels(c.labels),
-      exposedPorts: keys(c.exposedPorts),
-      volumes: keys(c.volumes),
-    };
-  }
-  const c = isObject(config) && isObject(config.config) ? config.config : {};
-  return {
-    env: strings(c.Env),
-    cmd: strings(c.Cmd),
-    entrypoint: strings(c.Entrypoint),
-    workingDir: text(c.WorkingDir),
-    user: text(c.User),
-    labels: labels(c.Labels),
-    exposedPorts: keys(c.ExposedPorts),
-    volumes: keys(c.Volumes),
-  };
-}
-
-function encodeCursor(row: ListPosition): string {
-  return Buffer.from(JSON.stringify({ pulledAt: row.pulledAt.toISOString(), id: row.id })).toString('base64url');
-}
-
-function decodeCursor(cursor: string): ListPosition {
-  const invalid = new BadRequestError('INVALID_CURSOR', 'cursor is not a nextCursor returned by this API; start again without it');
-  if (!/^[A-Za-z0-9_-]{1,400}$/.test(cursor)) throw invalid;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    throw invalid;
-  }
-  if (!isObject(parsed) || typeof parsed.pulledAt !== 'string' || typeof parsed.id !== 'string') throw invalid;
-  const pulledAt = new Date(parsed.pulledAt);
-  if (Number.isNaN(pulledAt.getTime()) || !IMAGE_ID.test(parsed.id)) throw invalid;
-  return { pulledAt, id: parsed.id };
-}
 
 /** A list filter from a parsed name: repo:tag → that name, repo → the repository, repo@digest → that digest. */
 function nameFilter(ref: ImageReference): ListFilter {
@@ -275,7 +217,8 @@ export function createImagesService({ repository, pool, store, shortNameCandidat
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
       throw new BadRequestError('INVALID_LIMIT', `limit must be a whole number from 1 to 1000, got ${limit}`);
     }
-    const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
+    const position = options.cursor === undefined ? undefined : decodeCursor(options.cursor, (id) => IMAGE_ID.test(id));
+    const after = position && { pulledAt: position.at, id: position.id };
     // A short name lists what any of its candidates names (aliases, then the search registries), as `podman images` does.
     const filter = options.name === undefined ? undefined : candidatesOf(options.name, { defaultTag: false }).map(nameFilter);
     // One row more than asked tells whether another page follows.
@@ -283,7 +226,7 @@ export function createImagesService({ repository, pool, store, shortNameCandidat
     const page = rows.slice(0, limit);
     const images = await records(repository, page);
     const last = page.at(-1);
-    return rows.length > limit && last ? { images, nextCursor: encodeCursor(last) } : { images };
+    return rows.length > limit && last ? { images, nextCursor: encodeCursor({ at: last.pulledAt, id: last.id }) } : { images };
   }
 
   /**

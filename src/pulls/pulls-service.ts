@@ -2,7 +2,8 @@
  * Accepting, finding and waiting for pulls. Two requests for the same normalized reference and
  * platform while one is in flight share one pull (a partial unique index in Postgres decides).
  */
-import { BadRequestError, ConflictError, NotFoundError } from '../errors.js';
+import { ConflictError, NotFoundError } from '../errors.js';
+import { decodeCursor, encodeCursor, type KeysetPosition } from '../http/cursor.js';
 import { parseCriAuth } from '../registry/credentials.js';
 import { formatPlatform, normalizePlatform, parsePlatform } from '../registry/platform.js';
 import { formatReference, parseReference } from '../registry/reference.js';
@@ -73,19 +74,7 @@ export function toPullView(row: PullRow): PullView {
 const ended = (state: PullState): boolean => state === 'succeeded' || state === 'failed';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function encodeCursor(row: PullRow): string {
-  return Buffer.from(JSON.stringify({ c: row.createdAt.toISOString(), i: row.id })).toString('base64url');
-}
-
-function decodeCursor(cursor: string): { createdAt: string; id: string } {
-  try {
-    const { c, i } = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { c: unknown; i: unknown };
-    if (typeof c === 'string' && typeof i === 'string' && UUID.test(i) && !Number.isNaN(Date.parse(c))) return { createdAt: c, id: i };
-  } catch {
-    // fall through to the error below
-  }
-  throw new BadRequestError('INVALID_CURSOR', 'cursor is not one this API handed out; start again without it');
-}
+const toBefore = (p: KeysetPosition) => ({ createdAt: p.at.toISOString(), id: p.id });
 
 /** Builds the pulls service. */
 export function createPullsService(deps: PullsServiceDeps) {
@@ -184,11 +173,11 @@ export function createPullsService(deps: PullsServiceDeps) {
       const rows = await deps.repository.list({
         limit: opts.limit + 1,
         ...(opts.state ? { state: opts.state } : {}),
-        ...(opts.cursor ? { before: decodeCursor(opts.cursor) } : {}),
+        ...(opts.cursor ? { before: toBefore(decodeCursor(opts.cursor, (id) => UUID.test(id))) } : {}),
       });
       const page = rows.slice(0, opts.limit);
       const last = page.at(-1);
-      return rows.length > opts.limit && last ? { pulls: page, nextCursor: encodeCursor(last) } : { pulls: page };
+      return rows.length > opts.limit && last ? { pulls: page, nextCursor: encodeCursor({ at: last.createdAt, id: last.id }) } : { pulls: page };
     },
   };
 }

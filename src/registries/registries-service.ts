@@ -3,7 +3,7 @@
  * through the same plan as a pull (short names, mirrors first, credentials per host), and the
  * effective registry configuration with every secret left out.
  */
-import { configSummary } from '../images/images-service.js';
+import { configSummary } from '../images/config-summary.js';
 import type { PlanPull } from '../pulls/pull-plan.js';
 import { errorSummary, PullFailedError, resolveFromSources, type ManifestResolver, type SourceAttempt } from '../pulls/resolve-sources.js';
 import { describeAuthFile } from '../registry/auth-file.js';
