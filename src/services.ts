@@ -172,14 +172,29 @@ const HOUR_MS = 3600_000;
  * of pulls that ended more than `retentionDays` ago.
  */
 function scheduleMaintenance(core: Pick<Core, 'pool' | 'store' | 'pullsRepository'>, retentionDays: number, logger: Logger): { stop(): void } {
-  const run = async (): Promise<void> => {
+  let running = false;
+  const step = async (what: string, work: () => Promise<void>): Promise<void> => {
     try {
-      const removed = await sweepOrphanBlobs({ pool: core.pool, store: core.store }, HOUR_MS);
-      if (removed.length > 0) logger.info({ count: removed.length }, 'removed blobs no image references from the store');
-      const pruned = await core.pullsRepository.deleteEndedBefore(new Date(Date.now() - retentionDays * 24 * HOUR_MS));
-      if (pruned > 0) logger.info({ count: pruned, retentionDays }, 'deleted the records of old pulls');
+      await work();
     } catch (err) {
-      logger.warn({ err }, 'hourly upkeep (store sweep, pull retention) failed; will try again in an hour');
+      logger.warn({ err }, `hourly upkeep: ${what} failed; will try again in an hour`);
+    }
+  };
+  // Each step on its own (a failed sweep must not stop retention), and never two runs at once.
+  const run = async (): Promise<void> => {
+    if (running) return;
+    running = true;
+    try {
+      await step('sweeping the store for unreferenced blobs', async () => {
+        const removed = await sweepOrphanBlobs({ pool: core.pool, store: core.store }, HOUR_MS);
+        if (removed.length > 0) logger.info({ count: removed.length }, 'removed blobs no image references from the store');
+      });
+      await step('deleting old pull records', async () => {
+        const pruned = await core.pullsRepository.deleteEndedBefore(new Date(Date.now() - retentionDays * 24 * HOUR_MS));
+        if (pruned > 0) logger.info({ count: pruned, retentionDays }, 'deleted the records of old pulls');
+      });
+    } finally {
+      running = false;
     }
   };
   const first = setTimeout(() => void run(), 60_000).unref();

@@ -413,6 +413,21 @@ describe('migrate', () => {
   });
 });
 
+describe('commitPulledImage with beforeCommit', () => {
+  it('records nothing of the image when beforeCommit throws (a pull canceled meanwhile)', async () => {
+    const input = await pulled({ name: 'registry.test/canceled/app:1' });
+    await expect(images.commitPulledImage({ ...input, beforeCommit: async () => Promise.reject(new Error('canceled')) })).rejects.toThrow('canceled');
+    expect(await repository.findById(input.image.id)).toBeUndefined();
+    expect(await repository.findByName('registry.test/canceled/app:1')).toBeUndefined();
+  });
+
+  it('refuses to record an image whose manifest blob is gone', async () => {
+    const input = await pulled({ name: 'registry.test/nomanifest/app:1' });
+    await store.delete(input.image.manifestDigest);
+    await expect(images.commitPulledImage(input)).rejects.toMatchObject({ code: 'BLOB_VANISHED' });
+  });
+});
+
 describe('sweepOrphanBlobs', () => {
   const HOUR = 3600_000;
   const age = async (digest: string, ms: number) => {

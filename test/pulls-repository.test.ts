@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPullsRepository, type PullsRepository } from '../src/pulls/pulls-repository.js';
+import { createPullsRepository, markPullSucceeded, type PullsRepository } from '../src/pulls/pulls-repository.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 
 let db: TestDatabase;
@@ -73,5 +73,23 @@ describe('the pulls list', () => {
       before = { createdAt: last.createdAt.toISOString(), id: last.id };
     }
     expect(seen.sort()).toEqual(ids.sort());
+  });
+});
+
+describe('a canceled pull', () => {
+  const progress = { bytesDone: 1, bytesTotal: 1, layersDone: 1, layersTotal: 1 };
+
+  it('keeps CANCELED when its worker fails or succeeds afterwards', async () => {
+    const row = await pull('canceled-then-failed');
+    expect(await pulls.cancel(row.id, { code: 'CANCELED', message: 'canceled' })).not.toBeNull();
+    await pulls.markFailed(row.id, { code: 'DIGEST_MISMATCH', message: 'late failure' });
+    expect(await markPullSucceeded(db.pool, row.id, { imageId: `sha256:${'a'.repeat(64)}`, source: 's', reference: 'r', progress })).toBe(false);
+    expect((await pulls.findById(row.id))).toMatchObject({ state: 'failed', error: { code: 'CANCELED' } });
+  });
+
+  it('cannot be canceled twice, nor once it ended', async () => {
+    const row = await pull('cancel-twice');
+    expect(await pulls.cancel(row.id, { code: 'CANCELED', message: 'canceled' })).not.toBeNull();
+    expect(await pulls.cancel(row.id, { code: 'CANCELED', message: 'again' })).toBeNull();
   });
 });

@@ -73,6 +73,8 @@ export interface PulledImage {
   /** Full repo:tag to point at this image. */
   name?: string;
   repoDigests: RepoDigestRow[];
+  /** Runs last inside the recording transaction; throwing rolls the whole image back. */
+  beforeCommit?: (client: Queryable) => Promise<void>;
 }
 
 /** Options of list(). */
@@ -271,7 +273,7 @@ export function createImagesService({ repository, pool, store, shortNameCandidat
     const { image } = input;
     return withTransaction(pool, async (client) => {
       await lockStoreGc(client);
-      const needed = [image.id, ...input.layers.map((l) => l.digest)];
+      const needed = [image.id, image.manifestDigest, ...input.layers.map((l) => l.digest)];
       const present = await Promise.all(needed.map((d) => store.has(d)));
       const missing = needed.find((_, i) => !present[i]);
       if (missing !== undefined) throw new BlobVanishedError(missing);
@@ -292,6 +294,9 @@ export function createImagesService({ repository, pool, store, shortNameCandidat
       await repo.insertLayers(saved.id, input.layers);
       const previous = input.name === undefined ? undefined : await repo.setName(input.name, saved.id);
       for (const d of input.repoDigests) await repo.addRepoDigest(saved.id, d.repository, d.digest);
+      // The caller's last word inside the same transaction (the pull marks itself succeeded): if it
+      // throws, nothing of the image is recorded.
+      await input.beforeCommit?.(client);
       const record = (await records(repo, [saved]))[0]!;
       return previous !== undefined && previous !== saved.id ? { image: record, movedFrom: previous } : { image: record };
     });

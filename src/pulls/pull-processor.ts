@@ -15,7 +15,7 @@ import type { ImagesService } from '../images/images-service.js';
 import { mapLimit } from '../util/map-limit.js';
 import type { SecretBox } from './job-secrets.js';
 import type { PlannedSource, PlanPull } from './pull-plan.js';
-import type { PullError, PullProgress, PullRow, PullsRepository } from './pulls-repository.js';
+import { markPullSucceeded, type PullError, type PullProgress, type PullRow, type PullsRepository } from './pulls-repository.js';
 import type { PullJobData } from './pull-queue.js';
 
 /** How often one layer's download is resumed after breaking off, within one attempt of the pull. */
@@ -27,7 +27,7 @@ class PullCanceled extends Error {}
 
 /** What the processor needs, and nothing more. */
 export interface PullProcessorDeps {
-  pulls: Pick<PullsRepository, 'findById' | 'markRunning' | 'updateProgress' | 'markSucceeded' | 'markFailed'>;
+  pulls: Pick<PullsRepository, 'findById' | 'markRunning' | 'updateProgress' | 'markFailed'>;
   images: Pick<ImagesService, 'commitPulledImage'>;
   store: Pick<ContentStore, 'has' | 'createWriter' | 'writeBytes'>;
   registry: Pick<RegistryClient, 'resolveImage' | 'getBlob'>;
@@ -88,7 +88,15 @@ export function createPullProcessor(deps: PullProcessorDeps) {
     };
     // Written on every tick, moved or not: a download stalled before its first byte must still learn
     // that it was canceled.
-    const timer = setInterval(() => void flush().catch(() => undefined), interval);
+    let ticking = false;
+    const timer = setInterval(() => {
+      // One write at a time: with Postgres slow, ticks must not queue up in the pool.
+      if (ticking) return;
+      ticking = true;
+      void flush()
+        .catch(() => undefined)
+        .finally(() => (ticking = false));
+    }, interval);
     try {
       await flush();
       await deps.store.writeBytes(resolved.manifestDigest, resolved.manifestBytes);
@@ -146,12 +154,11 @@ export function createPullProcessor(deps: PullProcessorDeps) {
       layers: resolved.layers.map((l) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType })),
       name: name.tag ? formatReference({ domain: name.domain, path: name.path, tag: name.tag }) : undefined,
       repoDigests,
-    });
-    await deps.pulls.markSucceeded(pull.id, {
-      imageId: image.id,
-      source: source.display,
-      reference: formatReference(name),
-      progress,
+      // In the image's own transaction: a pull canceled while it waited to be recorded records nothing.
+      beforeCommit: async (client) => {
+        const success = { imageId: resolved.configDescriptor.digest, source: source.display, reference: formatReference(name), progress };
+        if (!(await markPullSucceeded(client, pull.id, success))) throw new PullCanceled();
+      },
     });
     deps.log.info({ pullId: pull.id, imageId: image.id, source: source.display }, 'pull succeeded');
   }

@@ -1,5 +1,6 @@
 /** SQL for pull records. No rules here: the service decides, this file only reads and writes rows. */
 import type pg from 'pg';
+import type { Queryable } from '../db/pool.js';
 
 /** States a pull goes through; queued and running are "in flight". */
 export type PullState = 'queued' | 'running' | 'succeeded' | 'failed';
@@ -90,6 +91,28 @@ export interface PullProgress {
   layersTotal: number;
 }
 
+/** What a succeeded pull records. */
+export interface PullSuccess {
+  imageId: string;
+  source: string;
+  reference: string;
+  progress: PullProgress;
+}
+
+/**
+ * Marks a pull in flight succeeded, on `db` (a pool, or the client of the transaction that records
+ * the image, so that a pull canceled meanwhile records nothing). False when it was no longer in flight.
+ */
+export async function markPullSucceeded(db: Queryable, id: string, result: PullSuccess): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE pulls SET state = 'succeeded', image_id = $2, source = $3, reference = $4,
+       bytes_done = $5, bytes_total = $6, layers_done = $7, layers_total = $8, error = NULL, finished_at = now()
+     WHERE id = $1 AND state IN ('queued', 'running')`,
+    [id, result.imageId, result.source, result.reference, result.progress.bytesDone, result.progress.bytesTotal, result.progress.layersDone, result.progress.layersTotal],
+  );
+  return rowCount === 1;
+}
+
 /** Builds the pulls repository over a pool. */
 export function createPullsRepository(pool: pg.Pool) {
   return {
@@ -165,15 +188,6 @@ export function createPullsRepository(pool: pg.Pool) {
       return rows[0] ? toRow(rows[0]) : null;
     },
 
-    async markSucceeded(id: string, result: { imageId: string; source: string; reference: string; progress: PullProgress }): Promise<void> {
-      await pool.query(
-        `UPDATE pulls SET state = 'succeeded', image_id = $2, source = $3, reference = $4,
-           bytes_done = $5, bytes_total = $6, layers_done = $7, layers_total = $8, error = NULL, finished_at = now()
-         WHERE id = $1 AND state IN ('queued', 'running')`,
-        [id, result.imageId, result.source, result.reference, result.progress.bytesDone, result.progress.bytesTotal, result.progress.layersDone, result.progress.layersTotal],
-      );
-    },
-
     /** Deletes the records of pulls that ended before `before`; returns how many went. */
     async deleteEndedBefore(before: Date): Promise<number> {
       const { rowCount } = await pool.query(`DELETE FROM pulls WHERE state IN ('succeeded', 'failed') AND finished_at < $1`, [before]);
@@ -182,7 +196,8 @@ export function createPullsRepository(pool: pg.Pool) {
 
     async markFailed(id: string, error: PullError): Promise<void> {
       await pool.query(
-        `UPDATE pulls SET state = 'failed', error = $2, finished_at = now() WHERE id = $1 AND state <> 'succeeded'`,
+        // Only a pull in flight: a canceled (or otherwise ended) pull keeps the outcome it was given.
+        `UPDATE pulls SET state = 'failed', error = $2, finished_at = now() WHERE id = $1 AND state IN ('queued', 'running')`,
         [id, JSON.stringify(error)],
       );
     },
