@@ -153,7 +153,7 @@ describe('metrics', () => {
     expect(value('berth_images_dangling')).toBe(1); // the image the moved tag left behind
     expect(value('berth_pulls{state="succeeded"}')).toBeGreaterThanOrEqual(6);
     expect(value('berth_pull_failures{code="MANIFEST_UNKNOWN"}')).toBe(1);
-    expect(value('berth_store_bytes')).toBeGreaterThan(0);
+    expect(value('berth_image_content_bytes')).toBeGreaterThan(0);
     expect(text).toMatch(/^berth_process_resident_memory_bytes \d+/m);
   });
 });

@@ -6,14 +6,26 @@ import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { MetricsRepository } from './metrics-repository.js';
 
 const PULL_STATES = ['queued', 'running', 'succeeded', 'failed'];
+const SNAPSHOT_TTL_MS = 5000;
 
 /** A registry whose gauges ask `repository` each time they are scraped. */
 export function createMetricsRegistry(repository: Pick<MetricsRepository, 'snapshot'>): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'berth_' });
-  // One snapshot serves every gauge of a scrape: prom-client collects them one after another.
+  // One snapshot serves every gauge of a scrape and any scrape within SNAPSHOT_TTL_MS: the counts scan
+  // the pulls table, and several Prometheus servers (or API replicas) may scrape at once.
   let current: Promise<Awaited<ReturnType<MetricsRepository['snapshot']>>> | undefined;
-  const snapshot = () => (current ??= repository.snapshot().finally(() => setTimeout(() => (current = undefined), 100)));
+  const snapshot = () =>
+    (current ??= repository.snapshot().then(
+      (value) => {
+        setTimeout(() => (current = undefined), SNAPSHOT_TTL_MS).unref();
+        return value;
+      },
+      (err: unknown) => {
+        current = undefined; // a failed snapshot (Postgres down) is not kept
+        throw err;
+      },
+    ));
 
   new Gauge({
     name: 'berth_pulls',
@@ -52,8 +64,8 @@ export function createMetricsRegistry(repository: Pick<MetricsRepository, 'snaps
     },
   });
   new Gauge({
-    name: 'berth_store_bytes',
-    help: 'Bytes of the blobs the images reference (each blob counted once)',
+    name: 'berth_image_content_bytes',
+    help: 'Bytes of the layers and configs the images reference, each blob counted once (manifests and blobs awaiting the sweep not included)',
     registers: [registry],
     async collect() {
       this.set((await snapshot()).storedBytes);
