@@ -47,3 +47,29 @@ describe('a layer download cut mid-body', () => {
     expect(from).toBeLessThanOrEqual(1 * MiB); // …and nothing past it was invented
   });
 });
+
+describe('a registry that refuses the resume', () => {
+  it('gets the layer downloaded again from the start, once', async () => {
+    const pushed = await pushImage({ url: registry.url }, 'resume/refused', '1', { layers: [randomLayer(2 * MiB, { seed: 'refused', compression: 'none' })] });
+    const layer = pushed.layers[0]!;
+    let gets = 0;
+    registry.intercept((req) => {
+      if (req.method !== 'GET' || !req.url.endsWith(`/blobs/${layer.digest}`)) return undefined;
+      gets++;
+      if (gets === 1) return { forward: true, truncateAfter: MiB / 2 }; // cut mid-body
+      if (gets === 2) return { status: 416, body: 'range not satisfiable' }; // the resume is refused
+      return undefined; // the fresh start goes through
+    });
+    try {
+      const pull = await pullAndWait(berth.url, { image: `${registry.host}/resume/refused:1` });
+      expect(pull).toMatchObject({ state: 'succeeded', imageId: pushed.configDigest, progress: { bytesDone: layer.size } });
+    } finally {
+      registry.intercept(null);
+    }
+    const ranges = registry.requestLog().filter((r) => r.method === 'GET' && r.path.endsWith(`/blobs/${layer.digest}`)).map((r) => r.range);
+    expect(ranges).toHaveLength(3);
+    expect(ranges[0]).toBeUndefined();
+    expect(ranges[1]).toMatch(/^bytes=\d+-$/);
+    expect(ranges[2]).toBeUndefined();
+  });
+});

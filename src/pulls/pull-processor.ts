@@ -50,9 +50,11 @@ export function createPullProcessor(deps: PullProcessorDeps) {
   async function downloadLayer(source: PlannedSource, layer: Descriptor, signal: AbortSignal, onProgress: (delta: number) => void): Promise<void> {
     const writer = await deps.store.createWriter(layer.digest, layer.size);
     try {
+      let restarted = false;
       for (let resumes = 0; ; resumes++) {
+        const from = writer.written;
         try {
-          const blob = await deps.registry.getBlob(source.target, layer, { signal, offset: writer.written });
+          const blob = await deps.registry.getBlob(source.target, layer, { signal, offset: from });
           if (blob.offset !== writer.written) {
             // The registry ignored Range and sends the whole blob again.
             onProgress(-writer.written);
@@ -61,6 +63,14 @@ export function createPullProcessor(deps: PullProcessorDeps) {
           await writer.append(blob.body, onProgress);
           break;
         } catch (err) {
+          // A registry that mishandles Range (416, a wrong Content-Range) gets one fresh start from 0.
+          if (err instanceof RegistryError && !err.temporary && from > 0 && !restarted && !signal.aborted) {
+            restarted = true;
+            onProgress(-writer.written);
+            await writer.restart();
+            deps.log.warn({ digest: layer.digest, err: errorSummary(err) }, 'resuming a layer download was refused; starting it over');
+            continue;
+          }
           // Only a network fault is resumed; bad content, a full disk or an abort end the download.
           const resumable = err instanceof RegistryError && err.temporary && !signal.aborted && resumes < MAX_RESUMES;
           if (!resumable) throw err;
