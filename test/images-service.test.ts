@@ -469,3 +469,15 @@ describe('sweepOrphanBlobs', () => {
     expect(await store.has(orphan.digest)).toBe(false);
   });
 });
+
+describe('a blob a pull reuses', () => {
+  it('is left by the sweep: reuse() makes it young again', async () => {
+    const orphan = await layer();
+    const when = new Date(Date.now() - 2 * 3600_000);
+    await utimes(store.path(orphan.digest), when, when);
+    expect(await store.reuse(orphan.digest)).toBe(true); // a pull found it and will record it
+    expect(await sweepOrphanBlobs({ pool: db.pool, store }, 3600_000)).toEqual([]);
+    expect(await store.has(orphan.digest)).toBe(true);
+    expect(await store.reuse(`sha256:${'0'.repeat(64)}`)).toBe(false);
+  });
+});

@@ -62,7 +62,14 @@ export async function sweepOrphanBlobs({ pool, store }: BlobSweepDeps, olderThan
   if (old.length === 0) return [];
   return withStoreGcLock(pool, async (client) => {
     const orphans = await createImagesRepository(client).unreferencedBlobs(old);
-    for (const digest of orphans) await store.delete(digest);
-    return orphans;
+    const removed: string[] = [];
+    for (const digest of orphans) {
+      // A pull may have reused it since the listing (ContentStore.reuse refreshes the time): keep it.
+      const stat = await store.stat(digest);
+      if (!stat || stat.modifiedAt.getTime() >= cutoff) continue;
+      await store.delete(digest);
+      removed.push(digest);
+    }
+    return removed;
   });
 }

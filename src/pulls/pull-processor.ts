@@ -29,7 +29,7 @@ class PullCanceled extends Error {}
 export interface PullProcessorDeps {
   pulls: Pick<PullsRepository, 'findById' | 'markRunning' | 'updateProgress' | 'markFailed'>;
   images: Pick<ImagesService, 'commitPulledImage'>;
-  store: Pick<ContentStore, 'has' | 'createWriter' | 'writeBytes'>;
+  store: Pick<ContentStore, 'reuse' | 'createWriter' | 'writeBytes'>;
   registry: Pick<RegistryClient, 'resolveImage' | 'getBlob'>;
   planPull: PlanPull;
   secrets: SecretBox;
@@ -116,7 +116,7 @@ export function createPullProcessor(deps: PullProcessorDeps) {
           const onProgress = (delta: number): void => {
             progress.bytesDone += delta;
           };
-          if (await deps.store.has(layer.digest)) onProgress(layer.size);
+          if (await deps.store.reuse(layer.digest)) onProgress(layer.size);
           else await downloadLayer(source, layer, AbortSignal.any([signal, canceled.signal]), onProgress);
           progress.layersDone += 1;
         });

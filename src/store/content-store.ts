@@ -5,7 +5,7 @@
  * not exist (as containerd's content store does with its ingest directory).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm, stat, unlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { BadRequestError, NotFoundError } from '../errors.js';
@@ -84,6 +84,21 @@ export class ContentStore {
     return (await this.stat(digest)) !== undefined;
   }
 
+  /**
+   * Whether the blob is stored, refreshing its modification time when it is: the sweep only takes
+   * blobs untouched for an hour, so a blob a pull is about to record stays.
+   */
+  async reuse(digest: string): Promise<boolean> {
+    const now = new Date();
+    try {
+      await utimes(this.path(digest), now, now);
+      return true;
+    } catch (err) {
+      if (isMissing(err)) return false;
+      throw err;
+    }
+  }
+
   /** Size and modification time of a stored blob, or undefined. */
   async stat(digest: string): Promise<BlobStat | undefined> {
     try {
@@ -111,7 +126,10 @@ export class ContentStore {
       throw new RangeError(`expectedSize must be a non-negative integer, got ${expectedSize}`);
     }
     const existing = await this.stat(digest);
-    if (existing) return { size: existing.size, alreadyPresent: true };
+    if (existing) {
+      await this.reuse(digest);
+      return { size: existing.size, alreadyPresent: true };
+    }
 
     const writer = await this.createWriter(digest, expectedSize);
     try {
