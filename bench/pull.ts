@@ -96,6 +96,8 @@ try {
 } finally {
   await app.close();
   await closeWorker(worker, workerRedis);
+  const keys = await apiRedis.keys(`bench_${id}:*`);
+  if (keys.length > 0) await apiRedis.del(...keys);
   apiRedis.disconnect();
   workerRedis.disconnect();
   await pool.end();
