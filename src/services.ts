@@ -2,6 +2,7 @@
  * The composition root: builds berth's services from the configuration and the infrastructure
  * (a Postgres pool, Redis connections). Processes (main, server, worker) call these and stay thin.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -29,7 +30,6 @@ import { loadRegistrySettings, type RegistrySettings } from './registries/regist
 import { shortNameCandidates } from './registry/sources.js';
 import { loadSecret } from './runtime/secret-key.js';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 /** Connects to Postgres (search_path = the configured schema) and applies pending migrations. */
 export async function openDatabase(config: Config, url: string): Promise<pg.Pool> {
@@ -120,7 +120,7 @@ export async function createApi(config: Config, core: Core, pool: pg.Pool, redis
   });
   app.addHook('onClose', async () => {
     // With Redis gone a graceful close waits for it forever; give up after a few seconds.
-    const closed = await Promise.race([queue.close().then(() => true), sleep(3000).then(() => false)]);
+    const closed = await Promise.race([queue.close().then(() => true), sleep(3000, undefined, { ref: false }).then(() => false)]);
     if (!closed) await queue.disconnect().catch(() => undefined);
     await registry.close();
   });
@@ -157,10 +157,10 @@ export function createWorker(config: Config, core: Core, redis: Redis, logger: L
  * `graceMs` the worker's connection is cut instead (its jobs go back to the queue as stalled).
  */
 export async function closeWorker(worker: Worker, redis: Redis, graceMs = 5000): Promise<void> {
-  const closed = await Promise.race([worker.close().then(() => true), sleep(graceMs).then(() => false)]);
+  const closed = await Promise.race([worker.close().then(() => true), sleep(graceMs, undefined, { ref: false }).then(() => false)]);
   if (!closed) {
     redis.disconnect();
-    await Promise.race([worker.close(true), sleep(1000)]).catch(() => undefined);
+    await Promise.race([worker.close(true), sleep(1000, undefined, { ref: false })]).catch(() => undefined);
   }
 }
 

@@ -2,6 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { problemResponses } from '../http/common-schemas.js';
+import { withTimeout } from '../util/with-timeout.js';
 
 /** A named dependency check; resolves when the dependency answers. */
 export interface DependencyCheck {
@@ -57,12 +58,4 @@ export function healthRoutes(checks: DependencyCheck[]): FastifyPluginAsyncTypeb
       },
     );
   };
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

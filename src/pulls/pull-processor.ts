@@ -3,6 +3,7 @@
  * layers (verified, concurrently, skipping blobs already held), then commit the image record in one
  * transaction. Temporary failures are retried by BullMQ; permanent ones end the pull at once.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { UnrecoverableError, type Job } from 'bullmq';
 import { RegistryError } from '../registry/errors.js';
 import { formatName, formatReference } from '../registry/reference.js';
@@ -20,7 +21,6 @@ import type { PullJobData } from './pull-queue.js';
 
 /** How often one layer's download is resumed after breaking off, within one attempt of the pull. */
 const MAX_RESUMES = 3;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The pull was canceled through the API while it ran. */
 class PullCanceled extends Error {}

@@ -2,6 +2,7 @@
  * Accepting, finding and waiting for pulls. Two requests for the same normalized reference and
  * platform while one is in flight share one pull (a partial unique index in Postgres decides).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { decodeCursor, encodeCursor, type KeysetPosition } from '../http/cursor.js';
 import { parseCriAuth } from '../registry/credentials.js';
@@ -72,7 +73,6 @@ export function toPullView(row: PullRow): PullView {
 }
 
 const ended = (state: PullState): boolean => state === 'succeeded' || state === 'failed';
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const toBefore = (p: KeysetPosition) => ({ createdAt: p.at.toISOString(), id: p.id });
 

@@ -9,6 +9,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { freePort, portIsFree, type RunningService, type RuntimeLog } from './local-server.js';
 import { POSTGRES_USER, prepareForRoot } from './postgres-user.js';
+import { withTimeout } from '../util/with-timeout.js';
 
 /** Options of startEmbeddedPostgres. */
 export interface EmbeddedPostgresOptions {
@@ -87,7 +88,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   // The package keeps the server's child process private; berth needs it to know whether it still runs.
   const childOf = (): ChildProcess | undefined => (server as unknown as { process?: ChildProcess }).process;
   try {
-    await withTimeout(server.start(), START_TIMEOUT_MS, 'Postgres did not become ready');
+    await withTimeout(server.start(), START_TIMEOUT_MS, `Postgres did not become ready within ${START_TIMEOUT_MS / 1000} s`);
     await ensureDatabase(port, state.password);
   } catch (error) {
     await shutdown(server, childOf());
@@ -127,7 +128,7 @@ async function shutdown(server: { stop(): Promise<void> }, child: ChildProcess |
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   server.stop().catch(() => undefined);
-  await withTimeout(exited, STOP_TIMEOUT_MS, 'Postgres did not stop').catch(async () => {
+  await withTimeout(exited, STOP_TIMEOUT_MS, `Postgres did not stop within ${STOP_TIMEOUT_MS / 1000} s`).catch(async () => {
     child.kill('SIGQUIT');
     await exited;
   });
@@ -201,7 +202,6 @@ async function writeState(file: string, state: State): Promise<void> {
   await rename(temporary, file);
 }
 
-
 async function ensureDatabase(port: number, password: string): Promise<void> {
   const client = new pg.Client({ host: '127.0.0.1', port, user: SUPERUSER, password, database: 'postgres' });
   await client.connect();
@@ -222,14 +222,6 @@ async function exists(file: string): Promise<boolean> {
 
 async function emptyDirectory(dir: string): Promise<void> {
   for (const entry of await readdir(dir).catch(() => [])) await rm(path.join(dir, entry), { recursive: true, force: true });
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} within ${ms / 1000} s`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 function firstLine(error: unknown): string {

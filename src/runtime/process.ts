@@ -4,16 +4,9 @@
  */
 import type { Logger } from 'pino';
 import { ConfigError } from '../config.js';
+import { withTimeout } from '../util/with-timeout.js';
 
 const CLOSE_TIMEOUT_MS = 10_000;
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`gave up after ${ms / 1000} s`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 /** Something to close at shutdown. */
 export type Closer = () => Promise<unknown> | unknown;
@@ -31,7 +24,7 @@ export function runProcess(name: string, main: (onShutdown: (closer: Closer) => 
       try {
         // A closer waiting on a dependency that is gone (a worker on a dead Redis) must not hold
         // the process forever: the orchestrator would SIGKILL it and skip the closers after it.
-        await withTimeout(Promise.resolve(close()), CLOSE_TIMEOUT_MS);
+        await withTimeout(Promise.resolve(close()), CLOSE_TIMEOUT_MS, `gave up after ${CLOSE_TIMEOUT_MS / 1000} s`);
       } catch (err) {
         log?.warn({ err }, 'error while shutting down');
       }
