@@ -78,6 +78,18 @@ export async function resolveFromSources(
   candidates: PlannedCandidate[],
   platform: Platform,
 ): Promise<ResolvedSource> {
+  const { candidate, source, result } = await firstServingSource(candidates, (s) => registry.resolveImage(s.target, s.reference, platform));
+  return { candidate, source, resolved: result };
+}
+
+/**
+ * Runs `attempt` on each candidate's sources in order (mirrors first, primary last) and answers the
+ * first success; when all fail, throws PullFailedError listing every attempt, the primary's first.
+ */
+export async function firstServingSource<T>(
+  candidates: PlannedCandidate[],
+  attempt: (source: PlannedSource) => Promise<T>,
+): Promise<{ candidate: PlannedCandidate; source: PlannedSource; result: T }> {
   const attempts: SourceAttempt[] = [];
   const candidateFailures: PullFailedError[] = [];
   let last: PullFailedError | undefined;
@@ -86,8 +98,7 @@ export async function resolveFromSources(
     let temporary = false;
     for (const source of candidate.sources) {
       try {
-        const resolved = await registry.resolveImage(source.target, source.reference, platform);
-        return { candidate, source, resolved };
+        return { candidate, source, result: await attempt(source) };
       } catch (err) {
         candidateAttempts.push({ source: source.display, error: errorSummary(err) });
         if (!source.mirror) temporary = isTemporary(err);

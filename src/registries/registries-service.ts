@@ -5,7 +5,7 @@
  */
 import { configSummary } from '../images/config-summary.js';
 import type { PlanPull } from '../pulls/pull-plan.js';
-import { errorSummary, PullFailedError, resolveFromSources, type ManifestResolver, type SourceAttempt } from '../pulls/resolve-sources.js';
+import { firstServingSource, resolveFromSources, type ManifestResolver } from '../pulls/resolve-sources.js';
 import { describeAuthFile } from '../registry/auth-file.js';
 import type { RepositoryTarget } from '../registry/manifests.js';
 import { isIndexMediaType } from '../registry/media-types.js';
@@ -97,24 +97,8 @@ export function createRegistriesService(deps: RegistriesServiceDeps) {
     /** Every tag of `repository`, from the first source that lists them (registry pagination followed). */
     async tags(repository: string): Promise<{ repository: string; source: string; tags: string[] }> {
       const candidates = await deps.plan(repository, undefined);
-      const attempts: SourceAttempt[] = [];
-      for (const candidate of candidates) {
-        for (const source of candidate.sources) {
-          try {
-            const tags = await deps.registry.listTags(source.target);
-            return { repository: formatName(candidate.name), source: source.display, tags };
-          } catch (err) {
-            attempts.push({ source: source.display, error: errorSummary(err) });
-          }
-        }
-      }
-      const first = attempts.at(-1);
-      throw new PullFailedError(
-        first?.error.code ?? 'PULL_FAILED',
-        attempts.map((a) => `${a.source}: ${a.error.message}`).join('; ') || 'no source to list tags from',
-        attempts,
-        false,
-      );
+      const { candidate, source, result: tags } = await firstServingSource(candidates, (s) => deps.registry.listTags(s.target));
+      return { repository: formatName(candidate.name), source: source.display, tags };
     },
   };
 }
