@@ -9,12 +9,8 @@ import type { ResolvedImage } from '../registry/manifests.js';
 import type { Platform } from '../registry/platform.js';
 import { formatName } from '../registry/reference.js';
 import type { PlannedCandidate, PlannedSource } from './pull-plan.js';
+import type { PullAttempt } from './pulls-repository.js';
 
-/** One source tried and why it failed. */
-export interface SourceAttempt {
-  source: string;
-  error: { code: string; message: string };
-}
 
 /** A pull that nowhere succeeded; `attempts` lists every source tried, in order. */
 export class PullFailedError extends AppError {
@@ -22,7 +18,7 @@ export class PullFailedError extends AppError {
   constructor(
     code: string,
     message: string,
-    readonly attempts: SourceAttempt[],
+    readonly attempts: PullAttempt[],
     readonly temporary: boolean,
   ) {
     super(code, message, 502, { attempts });
@@ -50,7 +46,7 @@ export function isTemporary(err: unknown): boolean {
  * The message of a pull that nowhere succeeded: the primary's error first, then the mirrors', in the
  * spirit of containers/image's "(Mirrors also failed: …)". With no mirrors, the primary's error alone.
  */
-export function describeFailure(attempts: SourceAttempt[], sources: PlannedSource[]): string {
+export function describeFailure(attempts: PullAttempt[], sources: PlannedSource[]): string {
   const primaryIndex = sources.findIndex((s) => !s.mirror);
   const primary = attempts[primaryIndex] ?? attempts[attempts.length - 1];
   if (!primary) return 'no source to pull from';
@@ -90,11 +86,11 @@ export async function firstServingSource<T>(
   candidates: PlannedCandidate[],
   attempt: (source: PlannedSource) => Promise<T>,
 ): Promise<{ candidate: PlannedCandidate; source: PlannedSource; result: T }> {
-  const attempts: SourceAttempt[] = [];
+  const attempts: PullAttempt[] = [];
   const candidateFailures: PullFailedError[] = [];
   let last: PullFailedError | undefined;
   for (const candidate of candidates) {
-    const candidateAttempts: SourceAttempt[] = [];
+    const candidateAttempts: PullAttempt[] = [];
     let temporary = false;
     for (const source of candidate.sources) {
       try {
